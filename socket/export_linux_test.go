@@ -1,0 +1,22 @@
+package socket
+
+import "golang.org/x/sys/unix"
+
+// DecodeRaw and EncodeRaw expose the sockaddr codec to the black-box tests
+// and fuzz targets.
+func DecodeRaw(b []byte) (Sockaddr, error) {
+	var rsa unix.RawSockaddrAny
+	raw := (*[sizeofSockaddrAny]byte)(unsafePointer(&rsa))
+	n := copy(raw[:], b)
+	return decodeSockaddr(&rsa, uint32(n))
+}
+
+func EncodeRaw(sa Sockaddr) ([]byte, error) {
+	var rsa unix.RawSockaddrAny
+	n, err := encodeSockaddr(sa, &rsa)
+	if err != nil {
+		return nil, err
+	}
+	raw := (*[sizeofSockaddrAny]byte)(unsafePointer(&rsa))
+	return append([]byte(nil), raw[:n]...), nil
+}
