@@ -1,0 +1,507 @@
+package socket_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/net/nettest"
+
+	"github.com/socketkit/socketkit/internal/sockettest"
+	"github.com/socketkit/socketkit/socket"
+)
+
+// TestNetConnConformance runs x/net/nettest's net.Conn suite over *Socket:
+// a TCP pair and a Unix stream socketpair.
+func TestNetConnConformance(t *testing.T) {
+	t.Run("tcp", func(t *testing.T) {
+		nettest.TestConn(t, func() (c1, c2 net.Conn, stop func(), err error) {
+			ln, err := socket.CreateServer("127.0.0.1:0", nil)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			defer ln.Close()
+			addr, _ := ln.Getsockname()
+			cl, err := socket.New(socket.AF_INET, socket.SOCK_STREAM, 0)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			if err := cl.Connect(addr); err != nil {
+				cl.Close()
+				return nil, nil, nil, err
+			}
+			sv, _, err := ln.Accept()
+			if err != nil {
+				cl.Close()
+				return nil, nil, nil, err
+			}
+			return cl, sv, func() { cl.Close(); sv.Close() }, nil
+		})
+	})
+	t.Run("unix-socketpair", func(t *testing.T) {
+		nettest.TestConn(t, func() (c1, c2 net.Conn, stop func(), err error) {
+			a, b, err := socket.Socketpair(socket.AF_UNIX, socket.SOCK_STREAM, 0)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			return a, b, func() { a.Close(); b.Close() }, nil
+		})
+	})
+}
+
+func selfSignedConfig(t testing.TB) *tls.Config {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "localhost"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+}
+
+// TestTLSOverSocket: crypto/tls handshakes and exchanges data over *Socket
+// at both ends.
+func TestTLSOverSocket(t *testing.T) {
+	sockettest.LeakCheck(t)
+	cfg := selfSignedConfig(t)
+	c, s := connPair(t, streamNets[0])
+	errc := make(chan error, 1)
+	go func() {
+		srv := tls.Server(s, cfg)
+		defer srv.Close()
+		if err := srv.Handshake(); err != nil {
+			errc <- err
+			return
+		}
+		_, err := io.Copy(srv, srv)
+		errc <- err
+	}()
+	cli := tls.Client(c, &tls.Config{InsecureSkipVerify: true})
+	if err := cli.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	msg := []byte("over tls")
+	cli.Write(msg)
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(cli, got); err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("TLS echo = %q, %v", got, err)
+	}
+	if st := cli.ConnectionState(); !st.HandshakeComplete {
+		t.Fatal("handshake not complete")
+	}
+	cli.Close()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestHTTPOverSocket: net/http serves over a *Socket listener.
+func TestHTTPOverSocket(t *testing.T) {
+	ln, err := socket.CreateServer("127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hello %s from %T", r.URL.Path, r.Context().Value(http.LocalAddrContextKey))
+	})}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln.Listener()) }()
+	tr := &http.Transport{}
+	client := &http.Client{Transport: tr}
+	resp, err := client.Get("http://" + ln.LocalAddr().String() + "/tutorial")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "hello /tutorial from *net.TCPAddr" {
+		t.Fatalf("body = %q", body)
+	}
+	tr.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; !errors.Is(err, http.ErrServerClosed) {
+		t.Fatalf("Serve = %v", err)
+	}
+}
+
+func TestListenerAdapter(t *testing.T) {
+	sockettest.LeakCheck(t)
+	ln, addr := listen(t, streamNets[2]) // unix
+	l := ln.Listener()
+	var _ net.Listener = l
+	if l.Addr().Network() != "unix" || l.Addr().String() != addr.String() {
+		t.Fatalf("Addr = %v %v", l.Addr().Network(), l.Addr())
+	}
+	go func() {
+		c, err := net.Dial("unix", addr.String())
+		if err == nil {
+			c.Write([]byte("via net.Dial"))
+			c.Close()
+		}
+	}()
+	c, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(c)
+	c.Close()
+	if string(data) != "via net.Dial" {
+		t.Fatalf("got %q", data)
+	}
+	l.SetDeadline(time.Now().Add(10 * time.Millisecond))
+	if _, err := l.Accept(); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Accept past deadline: %v", err)
+	}
+	l.Close()
+	if _, err := l.Accept(); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Accept after Close: %v", err)
+	}
+}
+
+func TestPacketConnAdapter(t *testing.T) {
+	for _, n := range dgramNets {
+		t.Run(n.name, func(t *testing.T) {
+			a, b, _, bAddr := dgramPair(t, n)
+			pa, pb := a.PacketConn(), b.PacketConn()
+			var _ net.PacketConn = pa
+			dst := socket.NetAddr(bAddr, n.typ)
+			if _, err := pa.WriteTo([]byte("dgram"), dst); err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, 16)
+			nn, from, err := pb.ReadFrom(buf)
+			if err != nil || string(buf[:nn]) != "dgram" || from.String() != pa.LocalAddr().String() {
+				t.Fatalf("ReadFrom = %q from %v, %v", buf[:nn], from, err)
+			}
+			pb.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
+			if _, _, err := pb.ReadFrom(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("ReadFrom past deadline: %v", err)
+			}
+		})
+	}
+}
+
+// TestStdlibInterop: FromConn adopts a stdlib connection, NetConn hands one
+// back, and data flows both ways.
+func TestStdlibInterop(t *testing.T) {
+	sockettest.LeakCheck(t)
+	nl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nl.Close()
+	go func() {
+		c, err := nl.Accept()
+		if err == nil {
+			io.Copy(c, c)
+			c.Close()
+		}
+	}()
+	nc, err := net.Dial("tcp", nl.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := socket.FromConn(nc.(*net.TCPConn))
+	nc.Close() // s holds its own duplicate
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.Family() != socket.AF_INET || s.Type() != socket.SOCK_STREAM || s.Proto() != socket.IPPROTO_TCP {
+		t.Fatalf("FromConn probed %v %v %v", s.Family(), s.Type(), s.Proto())
+	}
+	s.Sendall([]byte("ping"), 0)
+	buf := make([]byte, 4)
+	if _, err := s.Recv(buf, socket.MSG_WAITALL); err != nil || string(buf) != "ping" {
+		t.Fatalf("echo via FromConn = %q, %v", buf, err)
+	}
+	std, err := s.NetConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer std.Close()
+	if _, ok := std.(*net.TCPConn); !ok {
+		t.Fatalf("NetConn gave %T, want *net.TCPConn", std)
+	}
+	std.Write([]byte("pong"))
+	if _, err := io.ReadFull(std, buf); err != nil || string(buf) != "pong" {
+		t.Fatalf("echo via NetConn = %q, %v", buf, err)
+	}
+}
+
+func TestNewFdFromFdDup(t *testing.T) {
+	sockettest.LeakCheck(t)
+	c, s := connPair(t, streamNets[0])
+	// Dup shares the connection.
+	d, err := s.Dup()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Fd() == s.Fd() {
+		t.Fatal("Dup returned the same descriptor")
+	}
+	c.Sendall([]byte("dup"), 0)
+	buf := make([]byte, 3)
+	if _, err := d.Recv(buf, socket.MSG_WAITALL); err != nil || string(buf) != "dup" {
+		t.Fatalf("Recv on dup = %q, %v", buf, err)
+	}
+	d.Close()
+	// FromFd duplicates; the original stays usable.
+	f, err := socket.FromFd(s.Fd(), socket.AF_UNSPEC, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Family() != socket.AF_INET || f.Type() != socket.SOCK_STREAM {
+		t.Fatalf("FromFd probed %v %v", f.Family(), f.Type())
+	}
+	f.Close()
+	if _, err := s.Send([]byte("x"), 0); err != nil {
+		t.Fatalf("original unusable after FromFd+Close: %v", err)
+	}
+	// NewFd adopts a descriptor: the Socket owns it.
+	file, err := s.File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd, err := syscall.Dup(int(file.Fd()))
+	file.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	adopted, err := socket.NewFd(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if adopted.Fd() != fd {
+		t.Fatalf("NewFd changed the descriptor: %d -> %d", fd, adopted.Fd())
+	}
+	adopted.Close()
+	if err := syscall.Close(fd); err != syscall.EBADF {
+		t.Fatalf("descriptor still open after Close of NewFd socket: %v", err)
+	}
+	// Not a socket: a clear error, and the descriptor is left alone.
+	r, w, _ := os.Pipe()
+	defer r.Close()
+	defer w.Close()
+	if _, err := socket.NewFd(int(r.Fd())); !errors.Is(err, syscall.ENOTSOCK) {
+		t.Fatalf("NewFd(pipe) = %v; want ENOTSOCK", err)
+	}
+	if _, err := socket.NewFd(-1); !errors.Is(err, syscall.EBADF) {
+		t.Fatalf("NewFd(-1) = %v", err)
+	}
+}
+
+func TestSendRecvFds(t *testing.T) {
+	sockettest.LeakCheck(t)
+	for _, typ := range []socket.Type{socket.SOCK_STREAM, socket.SOCK_DGRAM, socket.SOCK_SEQPACKET} {
+		t.Run(typ.String(), func(t *testing.T) {
+			a, b, err := socket.Socketpair(socket.AF_UNIX, typ, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.Close()
+			defer b.Close()
+			r, w, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			if _, err := a.SendFds([][]byte{[]byte("fd:")}, []int{int(w.Fd())}, 0, nil); err != nil {
+				t.Fatal(err)
+			}
+			w.Close()
+			buf := make([]byte, 16)
+			n, fds, rflags, _, err := b.RecvFds(buf, 4, 0)
+			if err != nil || string(buf[:n]) != "fd:" || len(fds) != 1 || rflags&socket.MSG_CTRUNC != 0 {
+				t.Fatalf("RecvFds = %q %v flags %v, %v", buf[:n], fds, rflags, err)
+			}
+			// The received descriptor is the pipe's write end.
+			got := os.NewFile(uintptr(fds[0]), "received")
+			got.Write([]byte("through the passed fd"))
+			got.Close()
+			data, _ := io.ReadAll(r)
+			if string(data) != "through the passed fd" {
+				t.Fatalf("read %q", data)
+			}
+		})
+	}
+}
+
+func TestSendmsgGather(t *testing.T) {
+	a, b, err := socket.Socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	defer b.Close()
+	bufs := [][]byte{[]byte("a"), []byte("bb"), nil, []byte("ccc"), []byte("dddd"), []byte("eeeee")}
+	if n, err := a.Sendmsg(bufs, nil, 0, nil); err != nil || n != 15 {
+		t.Fatalf("Sendmsg = %d, %v", n, err)
+	}
+	buf := make([]byte, 32)
+	n, oobn, _, _, err := b.Recvmsg(buf, make([]byte, 64), 0)
+	if err != nil || string(buf[:n]) != "abbcccddddeeeee" || oobn != 0 {
+		t.Fatalf("Recvmsg = %q oob %d, %v", buf[:n], oobn, err)
+	}
+}
+
+func TestPeerCred(t *testing.T) {
+	a, b, err := socket.Socketpair(socket.AF_UNIX, socket.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	defer b.Close()
+	cred, err := b.PeerCred()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int(cred.Pid) != os.Getpid() || int(cred.Uid) != os.Getuid() || int(cred.Gid) != os.Getgid() {
+		t.Fatalf("PeerCred = %+v; want pid %d uid %d gid %d", cred, os.Getpid(), os.Getuid(), os.Getgid())
+	}
+	// SCM_CREDENTIALS round trip with SO_PASSCRED.
+	if err := b.SetPassCred(true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Sendmsg([][]byte{[]byte("c")}, socket.UnixCredentials(cred), 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	oob := make([]byte, socket.CmsgSpace(12))
+	_, oobn, _, _, err := b.Recvmsg(make([]byte, 1), oob, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := socket.ParseControlMessages(oob[:oobn])
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("control messages %v, %v", msgs, err)
+	}
+	got, err := msgs[0].Credentials()
+	if err != nil || got != cred {
+		t.Fatalf("SCM_CREDENTIALS = %+v, %v; want %+v", got, err, cred)
+	}
+}
+
+func TestSockopts(t *testing.T) {
+	for _, f := range []socket.Family{socket.AF_INET, socket.AF_INET6} {
+		t.Run(f.String(), func(t *testing.T) {
+			if f == socket.AF_INET6 && !socket.HasIPv6() {
+				t.Skip("no IPv6")
+			}
+			s := newSock(t, f, socket.SOCK_STREAM)
+			bools := []struct {
+				name string
+				set  func(bool) error
+				get  func() (bool, error)
+			}{
+				{"ReuseAddr", s.SetReuseAddr, s.ReuseAddr},
+				{"ReusePort", s.SetReusePort, s.ReusePort},
+				{"KeepAlive", s.SetKeepAlive, s.KeepAlive},
+				{"NoDelay", s.SetNoDelay, s.NoDelay},
+				{"Broadcast", s.SetBroadcast, s.Broadcast},
+			}
+			if f == socket.AF_INET6 {
+				bools = append(bools, struct {
+					name string
+					set  func(bool) error
+					get  func() (bool, error)
+				}{"V6Only", s.SetV6Only, s.V6Only})
+			}
+			for _, b := range bools {
+				for _, v := range []bool{true, false} {
+					if err := b.set(v); err != nil {
+						t.Fatalf("Set%s(%v): %v", b.name, v, err)
+					}
+					if got, err := b.get(); err != nil || got != v {
+						t.Fatalf("%s = %v, %v after setting %v", b.name, got, err, v)
+					}
+				}
+			}
+			if err := s.SetTTL(42); err != nil {
+				t.Fatal(err)
+			}
+			if ttl, err := s.TTL(); err != nil || ttl != 42 {
+				t.Fatalf("TTL = %d, %v", ttl, err)
+			}
+			if err := s.SetTOS(0x10); err != nil {
+				t.Fatal(err)
+			}
+			if tos, err := s.TOS(); err != nil || tos != 0x10 {
+				t.Fatalf("TOS = %#x, %v", tos, err)
+			}
+			s.SetReadBuffer(65536)
+			if v, err := s.ReadBuffer(); err != nil || v < 65536 {
+				t.Fatalf("ReadBuffer = %d, %v (Linux doubles the value set)", v, err)
+			}
+			s.SetWriteBuffer(65536)
+			if v, err := s.WriteBuffer(); err != nil || v < 65536 {
+				t.Fatalf("WriteBuffer = %d, %v", v, err)
+			}
+			if err := s.SetUserTimeout(2500 * time.Millisecond); err != nil {
+				t.Fatal(err)
+			}
+			if d, err := s.UserTimeout(); err != nil || d != 2500*time.Millisecond {
+				t.Fatalf("UserTimeout = %v, %v", d, err)
+			}
+			if err := s.SetLinger(true, 3*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			if on, d, err := s.Linger(); err != nil || !on || d != 3*time.Second {
+				t.Fatalf("Linger = %v %v, %v", on, d, err)
+			}
+			if err := s.SetKeepAlivePeriod(1500 * time.Millisecond); err != nil {
+				t.Fatal(err)
+			}
+			if v, _ := s.GetsockoptInt(socket.SOL_TCP, socket.TCP_KEEPIDLE); v != 2 {
+				t.Fatalf("TCP_KEEPIDLE = %d, want 2 (rounded up)", v)
+			}
+			if err := s.SocketError(); err != nil {
+				t.Fatalf("SO_ERROR = %v", err)
+			}
+			cc, err := s.GetsockoptBytes(socket.SOL_TCP, socket.TCP_CONGESTION, 16)
+			if err != nil || len(cc) == 0 {
+				t.Fatalf("TCP_CONGESTION = %q, %v", cc, err)
+			}
+			if err := s.SetsockoptInt(socket.SOL_SOCKET, 9999, 1); !errors.Is(err, syscall.ENOPROTOOPT) {
+				t.Fatalf("unknown option: %v; want ENOPROTOOPT", err)
+			}
+		})
+	}
+}
+
+func TestTCPInfo(t *testing.T) {
+	c, _ := connPair(t, streamNets[0])
+	ti, err := c.TCPInfo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ti.State != 1 { // TCP_ESTABLISHED
+		t.Fatalf("state = %d", ti.State)
+	}
+}
