@@ -63,10 +63,10 @@ func TestParseAddrErrors(t *testing.T) {
 		in   string
 		want error // nil: any *socket.AddrError
 	}{
-		{socket.AF_INET, "127.0.0.1", nil},             // no port
-		{socket.AF_INET, "127.0.0.1:65536", nil},       // port out of range
-		{socket.AF_INET, "127.0.0.1:-1", nil},          // negative port
-		{socket.AF_INET, "::1:80", nil},                // IPv6 without brackets
+		{socket.AF_INET, "127.0.0.1", nil},       // no port
+		{socket.AF_INET, "127.0.0.1:65536", nil}, // port out of range
+		{socket.AF_INET, "127.0.0.1:-1", nil},    // negative port
+		{socket.AF_INET, "::1:80", nil},          // IPv6 without brackets
 		{socket.AF_INET, "[::1]:80", syscall.EAFNOSUPPORT},
 		{socket.AF_INET6, "127.0.0.1:80", syscall.EAFNOSUPPORT},
 		{socket.AF_INET, "no-such-host.invalid:80", nil},
