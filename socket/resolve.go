@@ -125,7 +125,7 @@ func GetAddrInfo(ctx context.Context, host, port string, hints *AddrInfoHints) (
 			if h.Type == SOCK_DGRAM {
 				network = "udp"
 			}
-			n, err := net.DefaultResolver.LookupPort(ctx, network, port)
+			n, err := lookupServ(ctx, network, port)
 			if err != nil {
 				return fail(EAI_SERVICE, err)
 			}
@@ -365,11 +365,23 @@ var (
 
 type servEntry struct{ name, proto string }
 
+// servDB maps ports to service names, and servNames names (and aliases)
+// with "/proto" to ports, both from /etc/services, read once.
 var servDB = sync.OnceValue(func() map[int][]servEntry {
-	m := map[int][]servEntry{}
+	m, _ := readServices()
+	return m
+})
+
+var servNames = sync.OnceValue(func() map[string]int {
+	_, n := readServices()
+	return n
+})
+
+func readServices() (map[int][]servEntry, map[string]int) {
+	m, names := map[int][]servEntry{}, map[string]int{}
 	f, err := os.Open("/etc/services")
 	if err != nil {
-		return m
+		return m, names
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -385,9 +397,23 @@ var servDB = sync.OnceValue(func() map[int][]servEntry {
 			continue
 		}
 		m[port] = append(m[port], servEntry{fs[0], proto})
+		for _, name := range append([]string{fs[0]}, fs[2:]...) {
+			if _, dup := names[name+"/"+proto]; !dup {
+				names[name+"/"+proto] = port
+			}
+		}
 	}
-	return m
-})
+	return m, names
+}
+
+// lookupServ finds a service name's port in /etc/services, or asks the
+// resolver when the file does not have it.
+func lookupServ(ctx context.Context, network, name string) (int, error) {
+	if p, ok := servNames()[name+"/"+network]; ok {
+		return p, nil
+	}
+	return net.DefaultResolver.LookupPort(ctx, network, name)
+}
 
 // GetServByName returns the port of a service name for proto ("tcp" or
 // "udp"; "" means tcp).
@@ -397,7 +423,7 @@ func GetServByName(name, proto string) (int, error) {
 	if proto == "" {
 		proto = "tcp"
 	}
-	p, err := net.LookupPort(proto, name)
+	p, err := lookupServ(context.Background(), proto, name)
 	if err != nil {
 		return 0, &AddrInfoError{Code: EAI_SERVICE, Name: name, Err: err}
 	}

@@ -348,7 +348,7 @@ func ParsePort(network, s string) (int, error) {
 	if network == "" {
 		network = "tcp"
 	}
-	n, err := net.LookupPort(network, s)
+	n, err := lookupServ(context.Background(), network, s)
 	if err != nil {
 		return 0, &AddrError{Addr: s, Reason: "unknown port or service", Err: err}
 	}
