@@ -196,7 +196,8 @@ func syscallName(k opKind) string {
 // os.ErrDeadlineExceeded), or the socket is closed (net.ErrClosed). On a
 // stream socket n == 0 with a nil error means the peer shut down its side,
 // as Python's recv returns b"", and a zero-length b returns (0, nil) at once.
-// MSG_WAITALL waits until b is full or the stream ends; MSG_DONTWAIT makes
+// On SOCK_STREAM, MSG_WAITALL waits until b is full or the stream ends
+// (on SOCK_SEQPACKET a call still returns one record); MSG_DONTWAIT makes
 // this one call non-blocking.
 //
 // Python: socket.socket.recv(bufsize[, flags]) and recv_into.
@@ -305,7 +306,7 @@ func (s *Socket) recvLocked(op *ioOp, opName string, b []byte, flags MsgFlag, wa
 	op.wantAddr = wantAddr
 	op.rsaLen = 0
 	op.nonblock = s.nonblock.Load() || flags&MSG_DONTWAIT != 0
-	op.all = flags&MSG_WAITALL != 0 && s.isStream()
+	op.all = flags&MSG_WAITALL != 0 && s.typ == SOCK_STREAM // SEQPACKET keeps records
 	err := s.rc.Read(op.fn)
 	n, errno := op.n, op.errno
 	op.p = nil

@@ -1,0 +1,124 @@
+// Package cli is the sock command line. Run is the whole program, in
+// process, so that tests and fuzzers drive it without building a binary.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes.
+const (
+	ExitOK    = 0
+	ExitError = 1 // the command failed: a refused port, an unknown host...
+	ExitUsage = 2 // the command line is wrong: a bad flag, a missing argument
+)
+
+// usageError marks an error in the command line itself.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// env is what every command gets: its streams and a context that ends on
+// SIGINT/SIGTERM (in the serving commands) or when the caller cancels.
+type env struct {
+	ctx    context.Context
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// Run runs sock with args (without the program name) and returns the exit
+// status. Errors are printed as one line on stderr, with no stack trace.
+func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return RunContext(context.Background(), args, stdin, stdout, stderr)
+}
+
+// RunContext is Run with a context that stops long-running commands.
+func RunContext(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(stderr, "sock: internal error: %v\n", r)
+			code = ExitError
+		}
+	}()
+	e := &env{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr}
+	root := newRoot(e)
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	fmt.Fprintln(stderr, "sock: "+oneLine(err.Error()))
+	if isUsage(err) {
+		fmt.Fprintln(stderr, "Run 'sock --help' for usage.")
+		return ExitUsage
+	}
+	return ExitError
+}
+
+func oneLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}
+
+func isUsage(err error) bool {
+	var ue usageError
+	if errors.As(err, &ue) {
+		return true
+	}
+	msg := err.Error()
+	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "invalid argument",
+		"accepts ", "requires at least", "flag needs an argument", "required flag", "bad flag syntax"} {
+		if strings.Contains(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func newRoot(e *env) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "sock",
+		Short: "sock runs the socket tutorial and pokes at sockets like nc, ncat and socat",
+		Long: `sock is the command line of socketkit, a Go toolkit for socket programming.
+
+It runs the socket tutorial's server and client in one command (sock demo),
+serves simple services (sock serve) and connects to them (sock connect).`,
+		Example: `  sock demo                         # the tutorial's s1.py and c1.py, then every family x type
+  sock serve echo --addr 127.0.0.1:6254
+  sock connect 127.0.0.1 6254       # stdin -> socket -> stdout`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(newDemo(e), newServe(e), newConnect(e))
+	return root
+}
+
+// exactArgs is cobra.ExactArgs whose error counts as a usage error.
+func rangeArgs(min, max int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) < min || len(args) > max {
+			if min == max {
+				return usagef("%s takes %d argument(s), got %d", cmd.Name(), min, len(args))
+			}
+			return usagef("%s takes %d to %d arguments, got %d", cmd.Name(), min, max, len(args))
+		}
+		return nil
+	}
+}
