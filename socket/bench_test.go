@@ -193,3 +193,61 @@ func fileConn(b *testing.B, fd int) net.Conn {
 	}
 	return c
 }
+
+// BenchmarkSendRecv sends 64 bytes on one end and receives them on the other
+// in the same goroutine, so no call waits: it measures the cost of the call
+// path itself (locks, poller bookkeeping, the system call), without the
+// scheduling noise of a ping-pong.
+func BenchmarkSendRecv(b *testing.B) {
+	msg, buf := make([]byte, msgSize), make([]byte, msgSize)
+	run := func(b *testing.B, send func([]byte) (int, error), recv func([]byte) (int, error)) {
+		b.SetBytes(msgSize)
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := send(msg); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := recv(buf); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Run("tcp/socket", func(b *testing.B) {
+		c, s := connPair(b, streamNets[0])
+		run(b, func(p []byte) (int, error) { return c.Send(p, 0) }, func(p []byte) (int, error) { return s.Recv(p, 0) })
+	})
+	b.Run("tcp/net", func(b *testing.B) {
+		ln, _ := net.Listen("tcp", "127.0.0.1:0")
+		defer ln.Close()
+		c, _ := net.Dial("tcp", ln.Addr().String())
+		defer c.Close()
+		s, _ := ln.Accept()
+		defer s.Close()
+		run(b, c.Write, s.Read)
+	})
+	b.Run("tcp/raw", func(b *testing.B) {
+		c, s := connPair(b, streamNets[0])
+		cfd, sfd := c.Fd(), s.Fd()
+		run(b, func(p []byte) (int, error) { return unix.Write(cfd, p) }, func(p []byte) (int, error) { return unix.Read(sfd, p) })
+	})
+	b.Run("unix/socket", func(b *testing.B) {
+		c, s, _ := socket.Socketpair(socket.AF_UNIX, socket.SOCK_STREAM, 0)
+		defer c.Close()
+		defer s.Close()
+		run(b, func(p []byte) (int, error) { return c.Send(p, 0) }, func(p []byte) (int, error) { return s.Recv(p, 0) })
+	})
+	b.Run("unix/net", func(b *testing.B) {
+		fds, _ := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+		c, s := fileConn(b, fds[0]), fileConn(b, fds[1])
+		defer c.Close()
+		defer s.Close()
+		run(b, c.Write, s.Read)
+	})
+	b.Run("unix/raw", func(b *testing.B) {
+		c, s, _ := socket.Socketpair(socket.AF_UNIX, socket.SOCK_STREAM, 0)
+		defer c.Close()
+		defer s.Close()
+		cfd, sfd := c.Fd(), s.Fd()
+		run(b, func(p []byte) (int, error) { return unix.Write(cfd, p) }, func(p []byte) (int, error) { return unix.Read(sfd, p) })
+	})
+}
