@@ -230,7 +230,6 @@ func TestCreateConnection(t *testing.T) {
 	}
 }
 
-
 func TestCreateServerDualStack(t *testing.T) {
 	if !socket.HasDualStackIPv6() {
 		t.Skip("no dual-stack IPv6")
