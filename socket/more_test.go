@@ -43,8 +43,10 @@ func TestContextVariants(t *testing.T) {
 	// A context deadline bounds RecvContext.
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 30*time.Millisecond)
 	defer cancel2()
-	if _, err := s.RecvContext(ctx2, make([]byte, 4), 0); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("RecvContext past deadline: %v", err)
+	_, err = s.RecvContext(ctx2, make([]byte, 4), 0)
+	var oe *net.OpError
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.As(err, &oe) || oe.Op != "recv" {
+		t.Fatalf("RecvContext past deadline: %v; want context.DeadlineExceeded in an OpError naming recv", err)
 	}
 	// And data is received within one.
 	c.Sendall([]byte("ctx!"), 0)

@@ -275,7 +275,9 @@ func earliest(t time.Time, user int64) time.Time {
 // withContext runs fn with ctx bounding it: ctx's deadline is armed on the
 // poller (with the socket's own timeout and deadline, whichever is first),
 // and cancelling ctx wakes the call. Afterwards the user's deadline is put
-// back. An error caused by ctx is replaced by ctx.Err().
+// back. When ctx ends the call, the error's cause is ctx.Err()
+// (context.Canceled or context.DeadlineExceeded), still wrapped in the
+// *net.OpError that names the operation.
 func (s *Socket) withContext(ctx context.Context, write bool, fn func() error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -285,14 +287,16 @@ func (s *Socket) withContext(ctx context.Context, write bool, fn func() error) e
 	if write {
 		set, user = s.file.SetWriteDeadline, &s.wdl
 	}
+	// The earliest of ctx's deadline, the timeout and the user's deadline.
 	dl, hasDL := ctx.Deadline()
+	fromCtx := hasDL
 	if d := s.timeout.Load(); d > 0 {
 		if t := time.Now().Add(time.Duration(d)); !hasDL || t.Before(dl) {
-			dl, hasDL = t, true
+			dl, hasDL, fromCtx = t, true, false
 		}
 	}
 	if u := user.Load(); u != 0 && (!hasDL || u < dl.UnixNano()) {
-		dl, hasDL = time.Unix(0, u), true
+		dl, hasDL, fromCtx = time.Unix(0, u), true, false
 	}
 	if hasDL {
 		_ = set(dl)
@@ -313,8 +317,22 @@ func (s *Socket) withContext(ctx context.Context, write bool, fn func() error) e
 	if hasDL || stop != nil {
 		_ = set(fromUnixNano(user.Load()))
 	}
-	if err != nil && ctx.Err() != nil && errors.Is(err, os.ErrDeadlineExceeded) {
-		return ctx.Err()
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		// The poller's timer and ctx's timer are separate: when the poller
+		// fires first for ctx's own deadline, ctx.Err() may still be nil.
+		cause := ctx.Err()
+		if cause == nil && fromCtx {
+			cause = context.DeadlineExceeded
+		}
+		if cause != nil {
+			var oe *net.OpError
+			if errors.As(err, &oe) {
+				c := *oe
+				c.Err = cause
+				return &c
+			}
+			return cause
+		}
 	}
 	return err
 }
