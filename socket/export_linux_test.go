@@ -20,3 +20,10 @@ func EncodeRaw(sa Sockaddr) ([]byte, error) {
 	raw := (*[sizeofSockaddrAny]byte)(unsafePointer(&rsa))
 	return append([]byte(nil), raw[:n]...), nil
 }
+
+// SetZeroCopyHook installs f to observe which copy path ReadFrom and WriteTo
+// take, and returns a function that removes it.
+func SetZeroCopyHook(f func(path string)) func() {
+	zeroCopyHook = f
+	return func() { zeroCopyHook = nil }
+}

@@ -10,7 +10,10 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -123,6 +126,13 @@ func TestResolver(t *testing.T) {
 	}
 	if he, err := socket.GetHostByAddr("127.0.0.1"); err != nil || he.Name == "" {
 		t.Fatalf("GetHostByAddr = %+v, %v", he, err)
+	}
+	var he *socket.HostError
+	if _, err := socket.GetHostByAddr("192.0.2.255"); !errors.As(err, &he) || he.Code != socket.HOST_NOT_FOUND {
+		t.Fatalf("GetHostByAddr(TEST-NET) = %v; want a HostError HOST_NOT_FOUND", err)
+	}
+	if got := (socket.AI_PASSIVE | socket.AI_CANONNAME).String(); got != "AI_PASSIVE|AI_CANONNAME" {
+		t.Fatalf("AIFlag.String = %q", got)
 	}
 	host, serv, err := socket.GetNameInfo(ctx, &socket.Inet4Addr{Addr: [4]byte{127, 0, 0, 1}, Port: 80}, socket.NI_NUMERICHOST)
 	if err != nil || host != "127.0.0.1" || serv != "http" {
@@ -268,6 +278,20 @@ func TestCreateServerDualStack(t *testing.T) {
 // splice paths and delivers every byte.
 func TestZeroCopy(t *testing.T) {
 	sockettest.LeakCheck(t)
+	var mu sync.Mutex
+	var paths []string
+	defer socket.SetZeroCopyHook(func(p string) { mu.Lock(); paths = append(paths, p); mu.Unlock() })()
+	took := func(want ...string) {
+		t.Helper()
+		mu.Lock()
+		defer mu.Unlock()
+		sort.Strings(paths)
+		sort.Strings(want)
+		if strings.Join(paths, ",") != strings.Join(want, ",") {
+			t.Fatalf("copy paths taken: %v; want %v", paths, want)
+		}
+		paths = nil
+	}
 	data := make([]byte, 3<<20+17)
 	rand.Read(data)
 	want := sha256.Sum256(data)
@@ -298,6 +322,7 @@ func TestZeroCopy(t *testing.T) {
 	if sha256.Sum256(<-got) != want {
 		t.Fatal("file->socket->file corrupted the data")
 	}
+	took("sendfile", "splice")
 
 	// A LimitedReader is honoured and the file offset advances.
 	c2, s2 := connPair(t, streamNets[0])
@@ -315,6 +340,7 @@ func TestZeroCopy(t *testing.T) {
 	if b, _ := io.ReadAll(s2); !bytes.Equal(b, data[:1000]) {
 		t.Fatal("limited copy corrupted")
 	}
+	took("sendfile")
 
 	// socket -> socket (splice), with a stdlib TCP connection on one side.
 	c3, s3 := connPair(t, streamNets[0])
@@ -344,6 +370,7 @@ func TestZeroCopy(t *testing.T) {
 	if sha256.Sum256(<-out) != want {
 		t.Fatal("socket->socket corrupted the data")
 	}
+	took("splice")
 
 	// A reader that is not a file or socket takes the buffered path.
 	c4, s4 := connPair(t, streamNets[2])
@@ -355,4 +382,5 @@ func TestZeroCopy(t *testing.T) {
 	if _, err := io.Copy(&buf, s4); err != nil || sha256.Sum256(buf.Bytes()) != want {
 		t.Fatalf("buffered path: %v", err)
 	}
+	took("copy") // socket -> bytes.Buffer (bytes.Reader -> socket uses the reader's own WriteTo)
 }

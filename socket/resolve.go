@@ -26,6 +26,63 @@ const (
 	AI_NUMERICSERV AIFlag = 0x400 // AI_NUMERICSERV: port must be a number; no service lookup.
 )
 
+var aiFlagNames = []struct {
+	f AIFlag
+	s string
+}{{AI_PASSIVE, "AI_PASSIVE"}, {AI_CANONNAME, "AI_CANONNAME"}, {AI_NUMERICHOST, "AI_NUMERICHOST"},
+	{AI_V4MAPPED, "AI_V4MAPPED"}, {AI_ALL, "AI_ALL"}, {AI_ADDRCONFIG, "AI_ADDRCONFIG"}, {AI_NUMERICSERV, "AI_NUMERICSERV"}}
+
+// String joins the flag names with "|", such as "AI_PASSIVE|AI_CANONNAME".
+func (f AIFlag) String() string {
+	if f == 0 {
+		return "0"
+	}
+	var parts []string
+	for _, n := range aiFlagNames {
+		if f&n.f != 0 {
+			parts = append(parts, n.s)
+			f &^= n.f
+		}
+	}
+	if f != 0 {
+		parts = append(parts, "0x"+strconv.FormatInt(int64(f), 16))
+	}
+	return strings.Join(parts, "|")
+}
+
+// HostError is the error of GetHostByAddr (Python: socket.herror), with
+// an h_errno code.
+type HostError struct {
+	Code int // HOST_NOT_FOUND, TRY_AGAIN, NO_RECOVERY or NO_DATA
+	Name string
+	Err  error // the resolver's own error, if any
+}
+
+// h_errno codes of HostError.
+const (
+	HOST_NOT_FOUND = 1 // HOST_NOT_FOUND: the host is unknown.
+	TRY_AGAIN      = 2 // TRY_AGAIN: a temporary failure; try again later.
+	NO_RECOVERY    = 3 // NO_RECOVERY: a non-recoverable name server error.
+	NO_DATA        = 4 // NO_DATA: the name is valid but has no such record.
+)
+
+// Error returns "gethostbyaddr NAME: Unknown host" and the like.
+func (e *HostError) Error() string {
+	msg := map[int]string{HOST_NOT_FOUND: "Unknown host", TRY_AGAIN: "Host name lookup failure",
+		NO_RECOVERY: "Unknown server error", NO_DATA: "No address associated with name"}[e.Code]
+	if msg == "" {
+		msg = "Resolver error " + strconv.Itoa(e.Code)
+	}
+	s := "gethostbyaddr " + e.Name + ": " + msg
+	if e.Err != nil {
+		s += " (" + e.Err.Error() + ")"
+	}
+	return s
+}
+
+// Unwrap returns the resolver's error.
+func (e *HostError) Unwrap() error { return e.Err }
+
 // NIFlag is a set of getnameinfo(3) flags.
 type NIFlag int
 
@@ -305,7 +362,8 @@ func GetHostByNameEx(name string) (HostEnt, error) {
 	return he, nil
 }
 
-// GetHostByAddr looks up the names of an IP address.
+// GetHostByAddr looks up the names of an IP address. A failure is a
+// *HostError.
 //
 // Python: socket.gethostbyaddr(ip_address).
 func GetHostByAddr(addr string) (HostEnt, error) {
@@ -319,7 +377,12 @@ func GetHostByAddr(addr string) (HostEnt, error) {
 	}
 	names, err := net.DefaultResolver.LookupAddr(context.Background(), ip.String())
 	if err != nil || len(names) == 0 {
-		return HostEnt{}, &AddrInfoError{Code: EAI_NONAME, Name: addr, Err: err}
+		code := HOST_NOT_FOUND
+		var de *net.DNSError
+		if errors.As(err, &de) && (de.IsTemporary || de.IsTimeout) {
+			code = TRY_AGAIN
+		}
+		return HostEnt{}, &HostError{Code: code, Name: addr, Err: err}
 	}
 	he := HostEnt{Name: strings.TrimSuffix(names[0], "."), Addrs: []netip.Addr{ip}}
 	for _, n := range names[1:] {

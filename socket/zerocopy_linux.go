@@ -22,6 +22,16 @@ const (
 	pipeSize         = 1 << 20
 )
 
+// zeroCopyHook, when set by a test, is told which path each ReadFrom or
+// WriteTo took: "sendfile", "splice" or "copy".
+var zeroCopyHook func(path string)
+
+func tookPath(path string) {
+	if h := zeroCopyHook; h != nil {
+		h(path)
+	}
+}
+
 var copyBufPool = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
 
 // onlyWriter and onlyReader hide ReadFrom and WriteTo so that the generic
@@ -30,6 +40,7 @@ type onlyWriter struct{ io.Writer }
 type onlyReader struct{ io.Reader }
 
 func genericCopy(dst io.Writer, src io.Reader) (int64, error) {
+	tookPath("copy")
 	bp := copyBufPool.Get().(*[]byte)
 	defer copyBufPool.Put(bp)
 	return io.CopyBuffer(onlyWriter{dst}, onlyReader{src}, *bp)
@@ -145,11 +156,13 @@ func (s *Socket) sendfile(frc syscall.RawConn, remain int64) (written int64, han
 		if written == 0 && (serr == unix.EINVAL || serr == unix.ENOSYS || serr == unix.EOPNOTSUPP) {
 			return 0, false, nil // this file cannot be sent with sendfile: copy it
 		}
+		tookPath("sendfile")
 		if errno, ok := serr.(syscall.Errno); ok {
 			serr = os.NewSyscallError("sendfile", errno)
 		}
 		return written, true, s.opErr("sendfile", nil, serr)
 	}
+	tookPath("sendfile")
 	return written, true, nil
 }
 
@@ -231,6 +244,7 @@ func spliceCopy(src, dst syscall.RawConn, remain int64) (written int64, handled 
 			if written == 0 && (ferr == unix.EINVAL || ferr == unix.ENOSYS) {
 				return 0, false, nil
 			}
+			tookPath("splice")
 			return written, true, os.NewSyscallError("splice", ferr)
 		}
 		if eof {
@@ -267,5 +281,6 @@ func spliceCopy(src, dst syscall.RawConn, remain int64) (written int64, handled 
 			}
 		}
 	}
+	tookPath("splice")
 	return written, true, nil
 }

@@ -88,9 +88,11 @@ func LeakCheck(t testing.TB) {
 	})
 }
 
-// VerifyTestMain runs the tests of a package, then fails the run if socket
-// descriptors or goroutines are left over.
+// VerifyTestMain runs the tests of a package with the offline resolver
+// (UseOfflineResolver), then fails the run if socket descriptors or
+// goroutines are left over.
 func VerifyTestMain(m *testing.M) {
+	UseOfflineResolver()
 	before := SocketFds()
 	code := m.Run()
 	if code == 0 {
