@@ -1,0 +1,110 @@
+package socketserver
+
+import (
+	"io"
+	"net"
+	"time"
+
+	"github.com/socketkit/socketkit/socket"
+)
+
+// Conn is the connection of a stream request. It embeds the accepted
+// *socket.Socket, so every socket method is there, and adds what the
+// server promises: Read and Write (and io.Copy through them) apply
+// ReadTimeout, WriteTimeout, IdleTimeout and RequestTimeout, and count the
+// bytes for Stats. With none of the timeouts set, they cost nothing extra.
+type Conn struct {
+	*socket.Socket
+	srv  *Server
+	hard time.Time // RequestTimeout: the absolute end of the request
+}
+
+var (
+	_ net.Conn      = (*Conn)(nil)
+	_ io.ReaderFrom = (*Conn)(nil)
+	_ io.WriterTo   = (*Conn)(nil)
+)
+
+// readDeadline is the deadline of the next read: the earliest of the
+// request's end, now + ReadTimeout and now + IdleTimeout.
+func (c *Conn) deadline(opTimeout time.Duration) (time.Time, bool) {
+	s := c.srv
+	d := opTimeout
+	if s.IdleTimeout > 0 && (d == 0 || s.IdleTimeout < d) {
+		d = s.IdleTimeout
+	}
+	if d == 0 {
+		return c.hard, !c.hard.IsZero()
+	}
+	t := time.Now().Add(d)
+	if !c.hard.IsZero() && c.hard.Before(t) {
+		t = c.hard
+	}
+	return t, true
+}
+
+// Read reads from the connection within the server's timeouts.
+func (c *Conn) Read(p []byte) (int, error) {
+	if c.srv.timed {
+		if t, ok := c.deadline(c.srv.ReadTimeout); ok {
+			c.Socket.SetReadDeadline(t)
+		}
+	}
+	n, err := c.Socket.Read(p)
+	if n > 0 {
+		c.srv.stats.bytesIn.Add(uint64(n))
+	}
+	return n, err
+}
+
+// Write writes all of p within the server's timeouts.
+func (c *Conn) Write(p []byte) (int, error) {
+	if c.srv.timed {
+		if t, ok := c.deadline(c.srv.WriteTimeout); ok {
+			c.Socket.SetWriteDeadline(t)
+		}
+	}
+	n, err := c.Socket.Write(p)
+	if n > 0 {
+		c.srv.stats.bytesOut.Add(uint64(n))
+	}
+	return n, err
+}
+
+// ReadFrom copies r to the connection. With no timeouts set it keeps the
+// socket's zero-copy paths (sendfile, splice); with timeouts it copies in
+// chunks so that each chunk gets a fresh deadline.
+func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
+	var n int64
+	var err error
+	if c.srv.timed {
+		n, err = io.Copy(writerOnly{c}, r)
+		return n, err // Write counted the bytes
+	}
+	n, err = c.Socket.ReadFrom(r)
+	c.srv.stats.bytesOut.Add(uint64(n))
+	return n, err
+}
+
+// WriteTo copies the connection to w until the peer shuts down, zero-copy
+// when no timeouts are set (see ReadFrom).
+func (c *Conn) WriteTo(w io.Writer) (int64, error) {
+	var n int64
+	var err error
+	if c.srv.timed {
+		n, err = io.Copy(w, readerOnly{c})
+		return n, err // Read counted the bytes
+	}
+	if wc, ok := w.(*Conn); ok {
+		w = wc.Socket // splice straight into the other socket
+		n, err = c.Socket.WriteTo(w)
+		wc.srv.stats.bytesOut.Add(uint64(n))
+	} else {
+		n, err = c.Socket.WriteTo(w)
+	}
+	c.srv.stats.bytesIn.Add(uint64(n))
+	return n, err
+}
+
+type writerOnly struct{ io.Writer }
+type readerOnly struct{ io.Reader }

@@ -1,0 +1,126 @@
+// Package socketserver is Python's socketserver module in Go: servers that
+// take care of sockets, accepting, concurrency and shutdown, so that a
+// network service is a handler and a constructor.
+//
+// # Design
+//
+// Python's module has three independent axes, and so does this package:
+//
+//	transport    which socket the server reads requests from
+//	             -> the constructor (or the Network field):
+//	                NewTCPServer, NewUDPServer, NewUnixStreamServer,
+//	                NewUnixDatagramServer, NewUnixSeqpacketServer,
+//	                NewDualStackTCPServer, NewDualStackUDPServer
+//	concurrency  where each request runs
+//	             -> a Dispatcher value: Synchronous, Goroutines,
+//	                WorkerPool(n), Prefork
+//	handler      what is done with a request
+//	             -> a Handler: HandlerFunc, StreamHandler, DatagramHandler,
+//	                or your own type, with optional Setup and Finish stages
+//
+// A request is a connection on a stream server (TCP, Unix stream, Unix
+// seqpacket) and one datagram on a datagram server (UDP, Unix datagram).
+// Each request goes through the stages Python names, in the same order:
+// get_request (accept or recvfrom), verify_request (VerifyRequest),
+// process_request (the Dispatcher), finish_request (Setup, Handle, Finish)
+// and shutdown_request (stop sending, drain, close).
+//
+// # Lifecycle
+//
+// The lifecycle follows net/http.Server. Serve (or ServeForever) runs until
+// Shutdown or Close and then returns ErrServerClosed. Shutdown stops
+// accepting at once (the blocked accept returns; nothing polls), waits for
+// the requests in flight until its context ends, then closes what is left.
+// Close stops everything at once. HandleRequest serves exactly one request,
+// waiting at most Timeout and calling OnTimeout when it runs out. A
+// handler's error or panic goes to ErrorHandler (logged with log/slog by
+// default) and the server goes on serving. Accept errors that are a passing
+// shortage (EMFILE, ENFILE, ENOBUFS, ENOMEM, ECONNABORTED) are retried with
+// a back-off from 5ms to 1s instead of spinning or stopping; any other
+// error ends Serve and is returned.
+//
+// # Choosing a dispatcher
+//
+//	Synchronous    one request at a time on the serving goroutine. For quick
+//	               requests, datagram services and tests. The default.
+//	Goroutines     a goroutine per request, optionally at most MaxConcurrent
+//	               at once. The general choice for connections that live a
+//	               while.
+//	WorkerPool(n)  n long-lived goroutines and a short queue: a hard bound on
+//	               concurrency and memory, with back-pressure into the
+//	               kernel's listen queue.
+//	Prefork        several worker processes sharing the listening socket;
+//	               see Prefork for how it differs from Python's forking.
+//
+// # Python to Go
+//
+//	Python                                Go
+//	BaseServer                            Server
+//	TCPServer(addr, Handler)              NewTCPServer(addr, h)
+//	UDPServer                             NewUDPServer
+//	UnixStreamServer                      NewUnixStreamServer
+//	UnixDatagramServer                    NewUnixDatagramServer
+//	(no Python class)                     NewUnixSeqpacketServer, NewDualStackTCPServer, NewDualStackUDPServer
+//	ThreadingMixIn                        &Goroutines{} (MaxConcurrent bounds it)
+//	ForkingMixIn                          &Prefork{} (worker processes; see Prefork)
+//	ThreadingTCPServer, ThreadingUDPServer NewThreadingTCPServer, NewThreadingUDPServer
+//	ThreadingUnixStreamServer, ...Datagram NewThreadingUnixStreamServer, NewThreadingUnixDatagramServer
+//	ForkingTCPServer, ForkingUDPServer    NewForkingTCPServer, NewForkingUDPServer
+//	bind_and_activate=False               &Server{Network, Addr, Handler}; set fields; Bind(); Activate()
+//	server_address                        Addr (requested), Address() (bound)
+//	RequestHandlerClass                   Handler
+//	socket                                Socket()
+//	fileno()                              Fd()
+//	address_family, socket_type           Network ("tcp", "udp6", "unixgram"...)
+//	request_queue_size                    Backlog (0: SOMAXCONN)
+//	allow_reuse_address                   AllowReuseAddress
+//	allow_reuse_port                      AllowReusePort
+//	timeout                               Timeout
+//	max_packet_size                       MaxPacketSize (0: 8192)
+//	block_on_close                        BlockOnClose (default false; see its doc)
+//	daemon_threads                        BlockOnClose false
+//	max_children, active_children         Prefork.MaxChildren, Prefork.ActiveChildren()
+//	serve_forever(poll_interval)          ServeForever(), Serve(ctx)
+//	shutdown()                            Shutdown(ctx)
+//	server_close()                        Close()
+//	handle_request()                      HandleRequest(ctx)
+//	server_bind()                         Bind(); Control for socket options
+//	server_activate()                     Activate()
+//	get_request()                         (internal stage)
+//	verify_request(request, addr)         VerifyRequest func(*Request) bool
+//	process_request(request, addr)        Dispatcher
+//	finish_request(request, addr)         (internal stage: Setup, Handle, Finish)
+//	shutdown_request, close_request       (internal stage, with lingering close)
+//	handle_error(request, addr)           ErrorHandler func(*Request, error); Logger
+//	handle_timeout()                      OnTimeout func()
+//	service_actions()                     ServiceActions func(), every PollInterval
+//	BaseRequestHandler                    Handler (HandlerFunc); Setupper, Finisher
+//	self.request, client_address, server  Request.Conn / Request.Socket / Request.Packet, Request.ClientAddr, Request.Server
+//	setup(), handle(), finish()           Setup, Handle, Finish (Finish always runs)
+//	StreamRequestHandler                  StreamHandler (Stream(f))
+//	rfile, wfile                          StreamRequest.R (*bufio.Reader), StreamRequest.W
+//	rbufsize, wbufsize                    StreamHandler.ReadBufferSize, WriteBufferSize
+//	disable_nagle_algorithm               StreamHandler.NoDelay
+//	StreamRequestHandler.timeout          StreamHandler.Timeout
+//	DatagramRequestHandler                DatagramHandler (Datagram(f))
+//	packet, socket; rfile, wfile          Request.Packet, Request.Socket; DatagramRequest.R, W
+//	with server: ...                      defer srv.Close()
+//
+// Beyond Python: MaxConnections, IdleTimeout, ReadTimeout, WriteTimeout,
+// RequestTimeout (an absolute bound against slowloris clients),
+// LingerTimeout, TLSConfig, Stats(), RemoveStale, DualStack.
+//
+// # What Python gets wrong, and what this package does instead
+//
+//   - serve_forever polls a flag every 0.5s; Shutdown here wakes the loop at
+//     once by closing the listening socket (or, on a datagram server,
+//     expiring its read deadline so that replies in flight can still go).
+//   - ThreadingMixIn starts threads without bound; Goroutines has
+//     MaxConcurrent and WorkerPool a fixed size.
+//   - handle_error prints a traceback to stderr; ErrorHandler and log/slog
+//     here, and the server keeps serving.
+//   - An exception in get_request or a slow handler can stall the loop;
+//     here temporary accept errors back off, and handlers run under the
+//     Dispatcher you choose, with timeouts.
+//   - fork() is unsafe in a Go process; Prefork re-executes the binary.
+package socketserver

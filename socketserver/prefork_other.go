@@ -1,0 +1,7 @@
+//go:build !linux
+
+package socketserver
+
+import "os/exec"
+
+func setParentDeathSignal(cmd *exec.Cmd) {}
