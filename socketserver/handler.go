@@ -31,7 +31,9 @@ type PanicError struct {
 }
 
 // Error returns "handler panicked: VALUE".
-func (e *PanicError) Error() string { return fmt.Sprintf("socketserver: handler panicked: %v", e.Value) }
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("socketserver: handler panicked: %v", e.Value)
+}
 
 // Unwrap returns the panic value if it is an error.
 func (e *PanicError) Unwrap() error {
