@@ -1,0 +1,399 @@
+package socketserver_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/socketkit/socketkit/internal/sockettest"
+	"github.com/socketkit/socketkit/internal/sockhook"
+	"github.com/socketkit/socketkit/socket"
+	ss "github.com/socketkit/socketkit/socketserver"
+)
+
+// Some tests need a process of their own: Prefork re-executes its binary,
+// and an EMFILE storm needs a descriptor limit that must not hit the rest
+// of the tests. The test binary re-runs itself with -test.run naming a
+// helper and an environment variable saying which role to play.
+
+const helperEnv = "SOCKETSERVER_TEST_HELPER"
+
+// helper starts this test binary running only the named helper test.
+func helper(t *testing.T, name string, extraEnv ...string) (*exec.Cmd, *bufio.Reader, io.WriteCloser) {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-test.run=^"+name+"$", "-test.v", "-test.count=1")
+	cmd.Env = append(append(os.Environ(), helperEnv+"="+name), extraEnv...)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return cmd, bufio.NewReader(out), stdin
+}
+
+// readLine reads helper output until a line starting with prefix.
+func readLine(t *testing.T, r *bufio.Reader, prefix string) string {
+	t.Helper()
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("helper output ended before %q: %v", prefix, err)
+		}
+		if strings.HasPrefix(line, prefix) {
+			return strings.TrimSpace(strings.TrimPrefix(line, prefix))
+		}
+	}
+}
+
+// TestPreforkHelper is the server process of TestPrefork; its children
+// are re-runs of the same test that adopt the listening socket.
+func TestPreforkHelper(t *testing.T) {
+	if os.Getenv(helperEnv) != "TestPreforkHelper" {
+		t.Skip("helper process for TestPrefork")
+	}
+	pidEcho := ss.HandlerFunc(func(ctx context.Context, r *ss.Request) error {
+		buf := make([]byte, 256)
+		n, err := r.Conn.Read(buf)
+		if err != nil {
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond) // a child is busy: others must take new connections
+		fmt.Fprintf(r.Conn, "pid=%d %s", os.Getpid(), buf[:n])
+		return nil
+	})
+	pf := &ss.Prefork{Children: 3, RestartDelay: 10 * time.Millisecond}
+	srv, err := ss.NewTCPServer("127.0.0.1:0", pidEcho, ss.WithDispatcher(pf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ss.IsPreforkChild() {
+		srv.ServeForever() // serves until the parent's SIGTERM, then exits
+		t.Fatal("unreachable: a prefork child exits in Serve")
+	}
+	fmt.Printf("ADDR %v\n", srv.Address())
+	go func() {
+		// Commands from the test on stdin: "pids", "shutdown".
+		in := bufio.NewScanner(os.Stdin)
+		for in.Scan() {
+			switch in.Text() {
+			case "pids":
+				fmt.Printf("PIDS %v restarts=%d\n", pf.PIDs(), pf.Restarts())
+			case "shutdown":
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				err := srv.Shutdown(ctx)
+				cancel()
+				fmt.Printf("SHUTDOWN err=%v children=%d\n", err, pf.ActiveChildren())
+			}
+		}
+	}()
+	served := make(chan error, 1)
+	go func() { served <- srv.ServeForever() }()
+	for pf.ActiveChildren() < 3 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	fmt.Println("READY")
+	fmt.Printf("SERVE %v\n", <-served)
+}
+
+func TestPrefork(t *testing.T) {
+	if ss.IsPreforkChild() || os.Getenv(helperEnv) != "" {
+		t.Skip("in a helper")
+	}
+	cmd, out, in := helper(t, "TestPreforkHelper")
+	addr := readLine(t, out, "ADDR ")
+	readLine(t, out, "READY")
+	sa, err := socket.ParseAddr(socket.AF_INET, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Hold several connections open at once: each child serves one at a
+	// time, so they spread over the children.
+	pidsServing := func() map[int]bool {
+		seen := map[int]bool{}
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for i := 0; i < 12; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c, err := socket.New(socket.AF_INET, socket.SOCK_STREAM, 0)
+				if err != nil {
+					return
+				}
+				defer c.Close()
+				c.SetTimeout(10 * time.Second)
+				if c.Connect(sa) != nil {
+					return
+				}
+				c.Sendall([]byte(fmt.Sprint("hello ", i)), 0)
+				c.CloseWrite()
+				resp, _ := io.ReadAll(c)
+				var pid int
+				if _, err := fmt.Sscanf(string(resp), "pid=%d", &pid); err == nil {
+					mu.Lock()
+					seen[pid] = true
+					mu.Unlock()
+				} else {
+					t.Errorf("bad response %q", resp)
+				}
+			}()
+		}
+		wg.Wait()
+		return seen
+	}
+	seen := pidsServing()
+	t.Logf("served by pids %v (server pid %d)", keys(seen), cmd.Process.Pid)
+	if len(seen) < 2 || seen[cmd.Process.Pid] {
+		t.Fatalf("served by %v: want several child processes, not the parent %d", keys(seen), cmd.Process.Pid)
+	}
+	fmt.Fprintln(in, "pids")
+	pids := parsePids(readLine(t, out, "PIDS "))
+	if len(pids) != 3 {
+		t.Fatalf("children %v", pids)
+	}
+	// kill -9 one child: it is reaped and replaced, and serving goes on.
+	if err := syscall.Kill(pids[0], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	var now []int
+	var line string
+	for time.Now().Before(deadline) {
+		fmt.Fprintln(in, "pids")
+		line = readLine(t, out, "PIDS ")
+		now = parsePids(line)
+		if len(now) == 3 && !contains(now, pids[0]) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(now) != 3 || contains(now, pids[0]) || !strings.Contains(line, "restarts=1") {
+		t.Fatalf("after kill -9 of %d: children %s", pids[0], line)
+	}
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d", pids[0])); err == nil {
+		if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pids[0])); strings.Contains(string(b), ") Z ") {
+			t.Fatalf("child %d was not reaped (zombie)", pids[0])
+		}
+	}
+	if seen := pidsServing(); len(seen) == 0 {
+		t.Fatal("nothing served after the crash")
+	}
+	// Shutdown reaches every child.
+	fmt.Fprintln(in, "shutdown")
+	// Serve and Shutdown return together: their lines come in either order.
+	got := map[string]string{}
+	for len(got) < 2 {
+		line, err := out.ReadString('\n')
+		if err != nil {
+			t.Fatalf("helper output ended: %v (got %v)", err, got)
+		}
+		if k, v, ok := strings.Cut(strings.TrimSpace(line), " "); ok && (k == "SHUTDOWN" || k == "SERVE") {
+			got[k] = v
+		}
+	}
+	if got["SHUTDOWN"] != "err=<nil> children=0" || got["SERVE"] != ss.ErrServerClosed.Error() {
+		t.Fatalf("shutdown: %v", got)
+	}
+	for _, pid := range now {
+		if syscall.Kill(pid, 0) == nil {
+			if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); !strings.Contains(string(b), ") Z ") {
+				t.Fatalf("child %d still running after Shutdown", pid)
+			}
+		}
+	}
+	in.Close()
+}
+
+func parsePids(s string) []int {
+	s = strings.TrimPrefix(s, "[")
+	s, _, _ = strings.Cut(s, "]")
+	var out []int
+	for _, f := range strings.Fields(s) {
+		if n, err := strconv.Atoi(f); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func contains(xs []int, x int) bool {
+	for _, v := range xs {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
+
+func keys(m map[int]bool) []int {
+	var out []int
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// TestEMFILEHelper is the server of TestEMFILE: it lowers its descriptor
+// limit (soft = hard) so that accept fails with EMFILE, holds connections
+// until told to release them, and measures its own CPU time.
+func TestEMFILEHelper(t *testing.T) {
+	if os.Getenv(helperEnv) != "TestEMFILEHelper" {
+		t.Skip("helper process for TestEMFILE")
+	}
+	release := make(chan struct{})
+	h := ss.HandlerFunc(func(ctx context.Context, r *ss.Request) error {
+		r.Conn.Write([]byte("served\n"))
+		buf := make([]byte, 16)
+		r.Conn.Read(buf) // the client's "bye" or EOF
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return nil
+	})
+	srv, err := ss.NewThreadingTCPServer("127.0.0.1:0", h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var attempts atomic.Int64 // accept4 calls, counted before each one
+	defer sockhook.Install(func(c sockhook.Call, fd int) error {
+		if c == sockhook.Accept {
+			attempts.Add(1)
+		}
+		return nil
+	})()
+	// Leave room for a handful of connections beyond the descriptors in use.
+	used := len(sockettest.SocketFds()) + countFds()
+	limit := uint64(used + 8)
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: limit, Max: limit}); err != nil {
+		t.Fatal(err)
+	}
+	go srv.ServeForever()
+	fmt.Printf("ADDR %v\n", srv.Address())
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		switch in.Text() {
+		case "measure":
+			var r0, r1 unix.Rusage
+			a0, e0 := attempts.Load(), srv.Stats().AcceptErrors
+			unix.Getrusage(unix.RUSAGE_SELF, &r0)
+			start := time.Now()
+			time.Sleep(2 * time.Second)
+			unix.Getrusage(unix.RUSAGE_SELF, &r1)
+			el := time.Since(start)
+			cpu := time.Duration(r1.Utime.Nano()+r1.Stime.Nano()-r0.Utime.Nano()-r0.Stime.Nano()) * time.Nanosecond
+			fmt.Printf("MEASURE cpu=%.2f%% attempts=%d emfile=%d\n", 100*cpu.Seconds()/el.Seconds(), attempts.Load()-a0, srv.Stats().AcceptErrors-e0)
+		case "release":
+			close(release)
+			fmt.Println("RELEASED")
+		case "quit":
+			srv.Close()
+			return
+		}
+	}
+}
+
+func countFds() int {
+	ents, _ := os.ReadDir("/proc/self/fd")
+	return len(ents)
+}
+
+// TestEMFILE: while accept fails with EMFILE the accept loop backs off and
+// stays below 5% CPU over 2 s; when descriptors are freed it serves again.
+func TestEMFILE(t *testing.T) {
+	if os.Getenv(helperEnv) != "" {
+		t.Skip("in a helper")
+	}
+	_, out, in := helper(t, "TestEMFILEHelper")
+	sa, err := socket.ParseAddr(socket.AF_INET, readLine(t, out, "ADDR "))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Open connections until the server stops serving them: the rest wait
+	// in the listen queue while accept fails with EMFILE.
+	var served, waiting []*socket.Socket
+	defer func() {
+		for _, c := range append(served, waiting...) {
+			c.Close()
+		}
+	}()
+	for i := 0; i < 40; i++ {
+		c, err := socket.New(socket.AF_INET, socket.SOCK_STREAM, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetTimeout(10 * time.Second)
+		if err := c.Connect(sa); err != nil {
+			t.Fatal(err)
+		}
+		c.SetTimeout(100 * time.Millisecond)
+		buf := make([]byte, 16)
+		if n, _ := c.Recv(buf, 0); n > 0 {
+			served = append(served, c)
+		} else {
+			waiting = append(waiting, c)
+		}
+	}
+	t.Logf("%d connections served before the limit, %d waiting", len(served), len(waiting))
+	if len(served) == 0 || len(waiting) == 0 {
+		t.Fatalf("served %d, waiting %d: the limit was not reached", len(served), len(waiting))
+	}
+	fmt.Fprintln(in, "measure")
+	m := readLine(t, out, "MEASURE ")
+	t.Logf("during the EMFILE storm: %s", m)
+	var cpu float64
+	var attempts, emfiles int
+	fmt.Sscanf(m, "cpu=%f%% attempts=%d emfile=%d", &cpu, &attempts, &emfiles)
+	fmt.Printf("FIGURE emfile_cpu_percent=%.2f\nFIGURE emfile_accept_attempts_2s=%d\n", cpu, attempts)
+	if emfiles == 0 {
+		t.Fatal("no EMFILE during the measurement: the test proved nothing")
+	}
+	if cpu >= 5 {
+		t.Fatalf("accept loop used %.2f%% CPU under EMFILE; want < 5%%", cpu)
+	}
+	if attempts > 40 {
+		t.Fatalf("%d accept attempts in 2s: the back-off is not bounding them", attempts)
+	}
+	// Free descriptors: the served clients leave and their handlers return.
+	fmt.Fprintln(in, "release")
+	readLine(t, out, "RELEASED")
+	for _, c := range served {
+		c.Send([]byte("bye"), 0)
+		c.Close()
+	}
+	served = nil
+	start := time.Now()
+	for _, c := range waiting[:5] {
+		c.SetTimeout(5 * time.Second)
+		buf := make([]byte, 16)
+		if n, err := c.Recv(buf, 0); n == 0 || err != nil {
+			t.Fatalf("a waiting client was not served after descriptors were freed: %d, %v", n, err)
+		}
+	}
+	t.Logf("served again %v after the descriptors were freed", time.Since(start))
+	fmt.Fprintln(in, "quit")
+}
