@@ -80,7 +80,13 @@ func (r *Request) Reply(b []byte) error {
 		_, err := r.Conn.Write(b)
 		return err
 	}
-	_, err := r.Socket.Sendto(b, 0, r.ClientAddr)
+	return r.SendTo(b, r.ClientAddr)
+}
+
+// SendTo sends b as one datagram to addr from the server's socket (on a
+// datagram server), counted in Stats like a Reply.
+func (r *Request) SendTo(b []byte, addr socket.Sockaddr) error {
+	_, err := r.Socket.Sendto(b, 0, addr)
 	if err == nil {
 		r.Server.stats.bytesOut.Add(uint64(len(b)))
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"net"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -78,4 +77,4 @@ func pump(e *env, s *socket.Socket) error {
 	return err
 }
 
-func removeSocketFile(path string) { os.Remove(path) }
+

@@ -1,0 +1,396 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/socketkit/socketkit/internal/cli"
+	"github.com/socketkit/socketkit/internal/sockettest"
+	"github.com/socketkit/socketkit/socket"
+)
+
+// serveInProcess runs "sock serve ARGS..." until the test ends and
+// returns the address it serves on.
+func serveInProcess(t *testing.T, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var errb syncBuffer
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if code := cli.RunContext(ctx, append([]string{"serve"}, args...), strings.NewReader(""), io.Discard, &errb); code != 0 {
+			t.Errorf("sock serve %v exited %d: %s", args, code, errb.String())
+		}
+	}()
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	re := regexp.MustCompile(`serving \S+ on (\S+) `)
+	for i := 0; i < 500; i++ {
+		if m := re.FindStringSubmatch(errb.String()); m != nil {
+			return m[1]
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("sock serve %v did not start: %s", args, errb.String())
+	return ""
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// pyPrelude opens a socket to the server under test from Python. FAM, TYPE,
+// ADDR and BIND are filled in per transport.
+const pyPrelude = `
+import socket, struct, time, sys
+def conn(bind=True):
+    s = socket.socket(socket.FAM, socket.TYPE)
+    s.settimeout(5)
+    if BIND and bind:
+        s.bind(BIND.pop(0))
+    s.connect(ADDR)
+    return s
+def recvall(s):
+    out = b""
+    while True:
+        b = s.recv(65536)
+        if not b: return out
+        out += b
+`
+
+// pyChecks are per-service client checks; each prints "OK ..." or fails.
+var pyChecks = map[string]string{
+	"echo": `
+s = conn(); s.sendall(b"hello, echo"); got = s.recv(100)
+assert got == b"hello, echo", got
+print("OK", got.decode())`,
+	"discard": `
+s = conn(); s.sendall(b"into the void" * 100)
+if DGRAM:
+    try:
+        s.recv(100); print("FAIL reply to discard")
+    except socket.timeout:
+        print("OK silent")
+else:
+    s.shutdown(socket.SHUT_WR); s.settimeout(5)
+    assert recvall(s) == b""
+    print("OK silent")`,
+	"chargen": `
+s = conn()
+if DGRAM:
+    s.send(b"x"); got = s.recv(1024)
+    assert len(got) <= 512, len(got)
+    assert all(32 <= c <= 126 or c in (13, 10) for c in got)
+else:
+    got = b""
+    while len(got) < 148: got += s.recv(4096)
+    line0 = bytes(range(32, 32+72)) + b"\r\n"
+    assert got.startswith(line0), got[:80]
+    assert got[74:74+72] == bytes(range(33, 33+72)), got[74:150]
+print("OK", len(got))`,
+	"daytime": `
+s = conn()
+if DGRAM: s.send(b"x"); got = s.recv(1024)
+else: got = recvall(s)
+assert got.endswith(b"\r\n") and str(time.gmtime().tm_year).encode() in got, got
+print("OK", got.decode().strip())`,
+	"time": `
+s = conn()
+if DGRAM: s.send(b"x"); got = s.recv(1024)
+else: got = recvall(s)
+assert len(got) == 4, got
+t = struct.unpack("!I", got)[0] - 2208988800
+assert abs(t - time.time()) < 10, (t, time.time())
+print("OK", t)`,
+	"chat": `
+if DGRAM:
+    a = conn(); b = conn()
+    a.send(b"a here"); a.settimeout(0.2)
+    for i in range(50):   # b joins until a hears it: the two may race
+        b.send(b"b here")
+        try:
+            a.recv(1024); break
+        except socket.timeout:
+            pass
+    a.settimeout(5)
+    a.send(b"hi from a"); got = b.recv(1024)
+    while b"hi from a" not in got: got = b.recv(1024)
+else:
+    a = conn(); fa = a.makefile("rb"); fa.readline()   # a is in the room
+    b = conn(); fb = b.makefile("rb"); fb.readline()   # then b
+    while b"joined" not in fa.readline(): pass
+    a.sendall(b"hi from a\n")
+    got = fb.readline()
+    while b"hi from a" not in got: got = fb.readline()
+print("OK", got.decode().strip())`,
+}
+
+func pythonClient(t *testing.T, service, proto, addr string) string {
+	t.Helper()
+	py := python(t)
+	fam, typ, target, dgram := "AF_INET", "SOCK_STREAM", "", "False"
+	var binds []string
+	switch proto {
+	case "tcp", "udp":
+		host, port, _ := strings.Cut(addr, ":")
+		target = fmt.Sprintf("(%q, %s)", host, port)
+	default:
+		fam = "AF_UNIX"
+		target = fmt.Sprintf("%q", addr)
+	}
+	switch proto {
+	case "udp":
+		typ, dgram = "SOCK_DGRAM", "True"
+	case "unixgram":
+		typ, dgram = "SOCK_DGRAM", "True"
+		for i := 0; i < 2; i++ {
+			binds = append(binds, fmt.Sprintf("%q", sockettest.UnixPath(t, fmt.Sprintf("py%d.sock", i))))
+		}
+	case "seqpacket":
+		typ = "SOCK_SEQPACKET"
+	}
+	script := strings.NewReplacer("FAM", fam, "TYPE", typ, "ADDR", target).Replace(pyPrelude) +
+		fmt.Sprintf("BIND = [%s]\nDGRAM = %s\n", strings.Join(binds, ", "), dgram) + pyChecks[service]
+	out, err := exec.Command(py, "-c", script).CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "OK") {
+		t.Fatalf("python client of %s over %s: %v\n%s", service, proto, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// TestServicesWithPython: python3 clients exchange data with every service
+// over tcp, udp and unix (and echo over unixgram and seqpacket too).
+func TestServicesWithPython(t *testing.T) {
+	for _, svc := range []string{"echo", "discard", "chargen", "daytime", "time", "chat"} {
+		protos := []string{"tcp", "udp", "unix"}
+		if svc == "echo" {
+			protos = append(protos, "unixgram", "seqpacket")
+		}
+		for _, proto := range protos {
+			t.Run(svc+"/"+proto, func(t *testing.T) {
+				addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+				if proto != "tcp" && proto != "udp" {
+					addr = sockettest.UnixPath(t, "svc.sock")
+				}
+				got := serveInProcess(t, svc, "--proto", proto, "--addr", addr)
+				t.Log(pythonClient(t, svc, proto, got))
+			})
+		}
+	}
+}
+
+// sockBinary builds the sock command once per test run.
+var sockBinary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "sockbin")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "sock")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/socketkit/socketkit/cmd/sock").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// startSock runs the built binary and waits for its "serving" line.
+func startSock(t *testing.T, args ...string) (*exec.Cmd, string, *syncBuffer) {
+	t.Helper()
+	bin, err := sockBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, args...)
+	var errb syncBuffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	re := regexp.MustCompile(`serving \S+ on (\S+) `)
+	for i := 0; i < 1000; i++ {
+		if m := re.FindStringSubmatch(errb.String()); m != nil {
+			return cmd, m[1], &errb
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("sock %v did not start: %s", args, errb.String())
+	return nil, "", nil
+}
+
+func waitExit(t *testing.T, cmd *exec.Cmd, within time.Duration) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(within):
+		t.Fatalf("sock did not exit within %v", within)
+		return nil
+	}
+}
+
+// TestServeSignals: SIGINT shuts down gracefully; a second signal forces.
+func TestServeSignals(t *testing.T) {
+	cmd, addr, errb := startSock(t, "serve", "chat", "--addr", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+	sa, _ := socket.ParseAddr(socket.AF_INET, addr)
+	c, err := socket.New(socket.AF_INET, socket.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Connect(sa); err != nil {
+		t.Fatal(err)
+	}
+	c.SetTimeout(5 * time.Second)
+	c.Recv(make([]byte, 100), 0) // the welcome line: the request is in flight
+	cmd.Process.Signal(syscall.SIGINT)
+	for i := 0; i < 200 && !strings.Contains(errb.String(), "shutting down"); i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !strings.Contains(errb.String(), "signal again to force") {
+		t.Fatalf("no graceful shutdown message: %s", errb.String())
+	}
+	// The chat client stays connected, so the server waits...
+	time.Sleep(100 * time.Millisecond)
+	if cmd.ProcessState != nil {
+		t.Fatal("sock exited while a request was in flight")
+	}
+	// ...until a second signal forces it.
+	cmd.Process.Signal(syscall.SIGINT)
+	if err := waitExit(t, cmd, 5*time.Second); err != nil {
+		t.Fatalf("sock exited with %v: %s", err, errb.String())
+	}
+	if !strings.Contains(errb.String(), "forced") {
+		t.Fatalf("no forced-shutdown message: %s", errb.String())
+	}
+}
+
+// TestServePrefork: the prefork dispatcher through the CLI serves from
+// child processes, and SIGTERM stops them all.
+func TestServePrefork(t *testing.T) {
+	cmd, addr, errb := startSock(t, "serve", "echo", "--dispatcher", "prefork", "--workers", "2",
+		"--addr", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+	sa, _ := socket.ParseAddr(socket.AF_INET, addr)
+	for i := 0; i < 5; i++ {
+		c, err := socket.New(socket.AF_INET, socket.SOCK_STREAM, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetTimeout(5 * time.Second)
+		if err := c.Connect(sa); err != nil {
+			t.Fatal(err)
+		}
+		c.Sendall([]byte("prefork"), 0)
+		c.CloseWrite()
+		got, err := io.ReadAll(c)
+		c.Close()
+		if string(got) != "prefork" {
+			t.Fatalf("echo %q, %v; %s", got, err, errb.String())
+		}
+	}
+	children := childPids(cmd.Process.Pid)
+	if len(children) != 2 {
+		t.Fatalf("sock has children %v, want 2 workers", children)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := waitExit(t, cmd, 10*time.Second); err != nil {
+		t.Fatalf("sock exited with %v: %s", err, errb.String())
+	}
+	for _, pid := range children {
+		if syscall.Kill(pid, 0) == nil {
+			t.Errorf("worker %d still running", pid)
+		}
+	}
+}
+
+// childPids lists the children of pid from /proc, across all its threads
+// (a child belongs to the thread that started it).
+func childPids(pid int) []int {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	var out []int
+	for _, task := range tasks {
+		b, _ := os.ReadFile(task)
+		for _, f := range strings.Fields(string(b)) {
+			var n int
+			fmt.Sscan(f, &n)
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// TestServeTLSWithOpenSSL: openssl s_client completes a handshake with
+// sock serve --tls and gets its data echoed.
+func TestServeTLSWithOpenSSL(t *testing.T) {
+	openssl, err := exec.LookPath("openssl")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("openssl is missing; .ci/run installs it")
+		}
+		t.Skip("openssl not installed")
+	}
+	addr := serveInProcess(t, "echo", "--tls", "--addr", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+	cmd := exec.Command(openssl, "s_client", "-connect", addr, "-servername", "localhost", "-quiet")
+	stdin, _ := cmd.StdinPipe()
+	var out syncBuffer
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	fmt.Fprintln(stdin, "hello over tls")
+	for i := 0; i < 1000 && !strings.Contains(out.String(), "hello over tls"); i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !strings.Contains(out.String(), "hello over tls") || !strings.Contains(out.String(), "CN = sock self-signed") {
+		t.Fatalf("openssl s_client did not complete the handshake and get the echo:\n%s", out.String())
+	}
+}
+
+// TestServeUsage: bad service, protocol and dispatcher names are usage
+// errors with one line.
+func TestServeUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"serve", "gopher"},
+		{"serve", "echo", "--proto", "sctp"},
+		{"serve", "echo", "--dispatcher", "fork-bomb"},
+		{"serve", "echo", "--proto", "udp", "--tls"},
+		{"serve", "echo", "--idle-timeout", "soon"},
+		{"serve", "echo", "--workers", "-1"},
+		{"serve"},
+	} {
+		code, _, errs := run(t, "", args...)
+		if code != cli.ExitUsage || strings.Count(strings.TrimSpace(errs), "\n") > 1 {
+			t.Errorf("sock %v: exit %d, stderr %q", args, code, errs)
+		}
+	}
+	// A busy port is an error, not a usage error.
+	busy, _ := socket.CreateServer("127.0.0.1:0", nil)
+	defer busy.Close()
+	code, _, errs := run(t, "", "serve", "echo", "--addr", busy.LocalAddr().String())
+	if code != cli.ExitError || !strings.Contains(errs, "address already in use") {
+		t.Errorf("busy port: exit %d, %q", code, errs)
+	}
+}

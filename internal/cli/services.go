@@ -1,0 +1,263 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/socketkit/socketkit/socket"
+	ss "github.com/socketkit/socketkit/socketserver"
+)
+
+// A service is a socketserver handler for both stream and datagram
+// transports, after the classic inetd services.
+type service struct {
+	name, rfc, about string
+	handler          func() ss.Handler
+}
+
+var services = []service{
+	{"echo", "RFC 862", "sends back every byte (every datagram) it receives", func() ss.Handler { return ss.HandlerFunc(echoService) }},
+	{"discard", "RFC 863", "reads and throws away what it receives; sends nothing", func() ss.Handler { return ss.HandlerFunc(discardService) }},
+	{"chargen", "RFC 864", "sends a rotating pattern of printable characters until the client leaves (a datagram of 0-512 of them per datagram)", func() ss.Handler { return ss.HandlerFunc(chargenService) }},
+	{"daytime", "RFC 867", "sends the date and time as a line of text, then closes", func() ss.Handler { return ss.HandlerFunc(daytimeService) }},
+	{"time", "RFC 868", "sends the time as 32-bit seconds since 1900-01-01 UTC, then closes", func() ss.Handler { return ss.HandlerFunc(timeService) }},
+	{"chat", "", "sends each line (datagram) from a client to every other client", func() ss.Handler { return newChat() }},
+}
+
+func findService(name string) (service, bool) {
+	for _, s := range services {
+		if s.name == name {
+			return s, true
+		}
+	}
+	return service{}, false
+}
+
+// echoService: RFC 862. On a byte stream it copies with io.Copy, which
+// splices in the kernel; on a record transport it echoes record by record.
+func echoService(ctx context.Context, r *ss.Request) error {
+	if r.Conn == nil {
+		return r.Reply(r.Packet)
+	}
+	if r.Socket.Type() == socket.SOCK_STREAM {
+		_, err := io.Copy(r.Conn, r.Conn)
+		return quietErr(err)
+	}
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := r.Conn.Read(buf)
+		if n > 0 {
+			if _, werr := r.Conn.Write(buf[:n]); werr != nil {
+				return quietErr(werr)
+			}
+		}
+		if err != nil {
+			return quietErr(err)
+		}
+	}
+}
+
+// quietErr drops the errors that only say the client left.
+func quietErr(err error) error {
+	if err == nil || errors.Is(err, io.EOF) || peerLeft(err) {
+		return nil
+	}
+	return err
+}
+
+func discardService(ctx context.Context, r *ss.Request) error {
+	if r.Conn == nil {
+		return nil
+	}
+	_, err := io.Copy(io.Discard, r.Conn)
+	return quietErr(err)
+}
+
+// chargenLine returns line i of the RFC 864 pattern: 72 of the 95
+// printable ASCII characters, starting one further along each line.
+func chargenLine(i int) []byte {
+	line := make([]byte, 74)
+	for j := 0; j < 72; j++ {
+		line[j] = byte(32 + (i+j)%95)
+	}
+	line[72], line[73] = '\r', '\n'
+	return line
+}
+
+func chargenService(ctx context.Context, r *ss.Request) error {
+	if r.Conn == nil {
+		n := rand.IntN(513)
+		b := make([]byte, 0, n)
+		for i := 0; len(b) < n; i++ {
+			b = append(b, chargenLine(i)...)
+		}
+		return r.Reply(b[:n])
+	}
+	// Read and ignore input, so that the client closing is noticed.
+	go io.Copy(io.Discard, r.Conn)
+	var block []byte
+	for i := 0; i < 95; i++ {
+		block = append(block, chargenLine(i)...)
+	}
+	for ctx.Err() == nil {
+		if _, err := r.Conn.Write(block); err != nil {
+			return quietErr(err)
+		}
+	}
+	return nil
+}
+
+// daytimeText is the RFC 867 reply, in the ctime(3) form inetd uses.
+func daytimeText(now time.Time) string {
+	return now.Format("Mon Jan _2 15:04:05 2006") + "\r\n"
+}
+
+func daytimeService(ctx context.Context, r *ss.Request) error {
+	return r.Reply([]byte(daytimeText(time.Now())))
+}
+
+// rfc868Epoch is 1900-01-01 00:00:00 UTC.
+var rfc868Epoch = time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func timeService(ctx context.Context, r *ss.Request) error {
+	b := binary.BigEndian.AppendUint32(nil, uint32(time.Since(rfc868Epoch)/time.Second))
+	return r.Reply(b)
+}
+
+// chat relays lines among stream clients and datagrams among recent
+// datagram clients.
+type chat struct {
+	mu      sync.Mutex
+	streams map[*ss.Request]*sync.Mutex // a lock per client serializes its writes
+	peers   map[string]chatPeer         // datagram clients by address
+}
+
+type chatPeer struct {
+	addr socket.Sockaddr
+	seen time.Time
+}
+
+func newChat() *chat {
+	return &chat{streams: map[*ss.Request]*sync.Mutex{}, peers: map[string]chatPeer{}}
+}
+
+// chatPeerTTL is how long a datagram client keeps getting messages after
+// it last sent one.
+const chatPeerTTL = 10 * time.Minute
+
+func (c *chat) Handle(ctx context.Context, r *ss.Request) error {
+	if r.Conn == nil {
+		return c.datagram(r)
+	}
+	wmu := &sync.Mutex{}
+	c.mu.Lock()
+	c.streams[r] = wmu
+	n := len(c.streams)
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.streams, r)
+		c.mu.Unlock()
+		c.broadcast(r, fmt.Sprintf("* %s left\n", chatName(r)))
+	}()
+	wmu.Lock()
+	fmt.Fprintf(r.Conn, "* you are %s; %d in the room\n", chatName(r), n)
+	wmu.Unlock()
+	c.broadcast(r, fmt.Sprintf("* %s joined\n", chatName(r)))
+	in := bufio.NewScanner(r.Conn)
+	for in.Scan() {
+		c.broadcast(r, fmt.Sprintf("%s: %s\n", chatName(r), in.Text()))
+	}
+	return quietErr(in.Err())
+}
+
+func chatName(r *ss.Request) string {
+	if r.ClientAddr == nil || r.ClientAddr.String() == "" {
+		return fmt.Sprintf("fd%d", r.Socket.Fd())
+	}
+	return r.ClientAddr.String()
+}
+
+// broadcast sends msg to every stream client but from.
+func (c *chat) broadcast(from *ss.Request, msg string) {
+	c.mu.Lock()
+	type target struct {
+		r  *ss.Request
+		mu *sync.Mutex
+	}
+	var ts []target
+	for r, mu := range c.streams {
+		if r != from {
+			ts = append(ts, target{r, mu})
+		}
+	}
+	c.mu.Unlock()
+	for _, t := range ts {
+		t.mu.Lock()
+		t.r.Conn.SetWriteDeadline(time.Now().Add(5 * time.Second)) // a stuck reader does not stall the room
+		t.r.Conn.Write([]byte(msg))
+		t.r.Conn.SetWriteDeadline(time.Time{})
+		t.mu.Unlock()
+	}
+}
+
+func (c *chat) datagram(r *ss.Request) error {
+	if r.ClientAddr == nil || r.ClientAddr.String() == "" {
+		return nil // an unbound Unix datagram client cannot be answered
+	}
+	now := time.Now()
+	key := r.ClientAddr.String()
+	c.mu.Lock()
+	c.peers[key] = chatPeer{addr: r.ClientAddr, seen: now}
+	var to []socket.Sockaddr
+	keys := make([]string, 0, len(c.peers))
+	for k := range c.peers {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		p := c.peers[k]
+		if now.Sub(p.seen) > chatPeerTTL {
+			delete(c.peers, k)
+			continue
+		}
+		if k != key {
+			to = append(to, p.addr)
+		}
+	}
+	c.mu.Unlock()
+	msg := append([]byte(key+": "), r.Packet...)
+	for _, a := range to {
+		r.SendTo(msg, a)
+	}
+	return nil
+}
+
+// serviceList is the help text listing the services.
+func serviceList() string {
+	var b strings.Builder
+	for _, s := range services {
+		rfc := ""
+		if s.rfc != "" {
+			rfc = " (" + s.rfc + ")"
+		}
+		fmt.Fprintf(&b, "  %-8s %s%s\n", s.name, s.about, rfc)
+	}
+	return b.String()
+}
+
+// peerLeft reports whether err only says that the client went away.
+func peerLeft(err error) bool {
+	return errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, net.ErrClosed)
+}
