@@ -76,5 +76,3 @@ func pump(e *env, s *socket.Socket) error {
 	_, err := io.Copy(e.stdout, s)
 	return err
 }
-
-
