@@ -211,33 +211,57 @@ func spliceCopy(src, dst syscall.RawConn, remain int64) (written int64, handled 
 		psize = sz
 	}
 	_, dstNonblock, _ := fdKind(dst)
+	drainFlags := unix.SPLICE_F_MOVE
+	if dstNonblock {
+		drainFlags |= unix.SPLICE_F_NONBLOCK
+	}
+	// The two closures are made once and reused for every chunk: a closure
+	// built inside the loop would allocate per message.
+	var chunk, inPipe int
+	var ferr, derr error
+	var eof bool
+	fill := func(fd uintptr) bool {
+		for {
+			n, e := unix.Splice(int(fd), nil, p[1], nil, chunk, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
+			switch {
+			case e == unix.EINTR:
+				continue
+			case e == unix.EAGAIN:
+				return false
+			case e != nil:
+				ferr = e
+			case n == 0:
+				eof = true
+			default:
+				inPipe = int(n)
+			}
+			return true
+		}
+	}
+	drain := func(fd uintptr) bool {
+		for inPipe > 0 {
+			n, e := unix.Splice(p[0], nil, int(fd), nil, inPipe, drainFlags)
+			switch {
+			case e == unix.EINTR:
+				continue
+			case e == unix.EAGAIN:
+				return false
+			case e != nil:
+				derr = e
+				return true
+			}
+			inPipe -= int(n)
+			written += n
+		}
+		return true
+	}
 	for remain < 0 || written < remain {
-		chunk := psize
+		chunk = psize
 		if remain >= 0 && remain-written < int64(chunk) {
 			chunk = int(remain - written)
 		}
-		var inPipe int
-		var ferr error
-		eof := false
-		rerr := src.Read(func(fd uintptr) bool {
-			for {
-				n, e := unix.Splice(int(fd), nil, p[1], nil, chunk, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
-				switch {
-				case e == unix.EINTR:
-					continue
-				case e == unix.EAGAIN:
-					return false
-				case e != nil:
-					ferr = e
-				case n == 0:
-					eof = true
-				default:
-					inPipe = int(n)
-				}
-				return true
-			}
-		})
-		if rerr != nil {
+		inPipe, ferr, eof = 0, nil, false
+		if rerr := src.Read(fill); rerr != nil {
 			return written, true, rerr
 		}
 		if ferr != nil {
@@ -251,29 +275,8 @@ func spliceCopy(src, dst syscall.RawConn, remain int64) (written int64, handled 
 			break
 		}
 		for inPipe > 0 {
-			var derr error
-			werr := dst.Write(func(fd uintptr) bool {
-				for inPipe > 0 {
-					flags := unix.SPLICE_F_MOVE
-					if dstNonblock {
-						flags |= unix.SPLICE_F_NONBLOCK
-					}
-					n, e := unix.Splice(p[0], nil, int(fd), nil, inPipe, flags)
-					switch {
-					case e == unix.EINTR:
-						continue
-					case e == unix.EAGAIN:
-						return false
-					case e != nil:
-						derr = e
-						return true
-					}
-					inPipe -= int(n)
-					written += n
-				}
-				return true
-			})
-			if werr != nil {
+			derr = nil
+			if werr := dst.Write(drain); werr != nil {
 				return written, true, werr
 			}
 			if derr != nil {
