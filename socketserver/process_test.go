@@ -397,3 +397,97 @@ func TestEMFILE(t *testing.T) {
 	t.Logf("served again %v after the descriptors were freed", time.Since(start))
 	fmt.Fprintln(in, "quit")
 }
+
+// TestPreforkEchoHelper serves echo with Prefork on the network and
+// address given in the environment; TestEchoMatrixPrefork drives it.
+func TestPreforkEchoHelper(t *testing.T) {
+	if os.Getenv(helperEnv) != "TestPreforkEchoHelper" {
+		t.Skip("helper process for TestEchoMatrixPrefork")
+	}
+	pf := &ss.Prefork{Children: 2}
+	srv, err := ss.New(os.Getenv("PREFORK_NETWORK"), os.Getenv("PREFORK_ADDR"), echoHandler, ss.WithDispatcher(pf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ss.IsPreforkChild() {
+		srv.ServeForever()
+		t.Fatal("unreachable: a prefork child exits in Serve")
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.ServeForever() }()
+	for pf.ActiveChildren() < 2 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	fmt.Printf("ADDR %v\n", srv.Address())
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		if in.Text() == "shutdown" {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			err := srv.Shutdown(ctx)
+			cancel()
+			fmt.Printf("SHUTDOWN %v %d\n", err, pf.ActiveChildren())
+			<-served
+			return
+		}
+	}
+}
+
+// TestEchoMatrixPrefork is the Prefork column of the echo matrix: every
+// transport, served from child processes.
+func TestEchoMatrixPrefork(t *testing.T) {
+	if os.Getenv(helperEnv) != "" || ss.IsPreforkChild() {
+		t.Skip("in a helper")
+	}
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			_, out, in := helper(t, "TestPreforkEchoHelper", "PREFORK_NETWORK="+tr.network, "PREFORK_ADDR="+tr.addr(t))
+			addr := readLine(t, out, "ADDR ")
+			fam := socket.AF_INET
+			switch {
+			case strings.HasPrefix(addr, "["):
+				fam = socket.AF_INET6
+			case strings.HasPrefix(addr, "/"):
+				fam = socket.AF_UNIX
+			}
+			sa, err := socket.ParseAddr(fam, addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			typ := socket.SOCK_STREAM
+			switch tr.network {
+			case "udp", "unixgram":
+				typ = socket.SOCK_DGRAM
+			case "unixpacket":
+				typ = socket.SOCK_SEQPACKET
+			}
+			for i := 0; i < 4; i++ {
+				c, err := socket.New(fam, typ, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if typ == socket.SOCK_DGRAM {
+					switch fam {
+					case socket.AF_UNIX:
+						c.Bind(&socket.UnixAddr{Path: sockettest.UnixPath(t, "c.sock")})
+					case socket.AF_INET:
+						c.Bind(&socket.Inet4Addr{Addr: [4]byte{127, 0, 0, 1}})
+					default:
+						c.Bind(&socket.Inet6Addr{Addr: [16]byte{15: 1}})
+					}
+				}
+				c.SetTimeout(10 * time.Second)
+				if err := c.Connect(sa); err != nil {
+					t.Fatal(err)
+				}
+				if err := exchange(c, []byte(fmt.Sprintf("prefork %s %d", tr.name, i))); err != nil {
+					t.Fatal(err)
+				}
+				c.Close()
+			}
+			fmt.Fprintln(in, "shutdown")
+			if got := readLine(t, out, "SHUTDOWN "); got != "<nil> 0" {
+				t.Fatalf("shutdown: %s", got)
+			}
+		})
+	}
+}
