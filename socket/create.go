@@ -22,6 +22,9 @@ type DialOptions struct {
 	AllErrors bool
 	// Type is SOCK_STREAM (the default) or SOCK_DGRAM.
 	Type Type
+	// Family restricts the addresses tried to AF_INET or AF_INET6;
+	// AF_UNSPEC (the default) tries both.
+	Family Family
 	// FallbackDelay is how long an attempt runs before the next address is
 	// tried in parallel (RFC 8305 "connection attempt delay"); 0 means 250ms,
 	// a negative value tries addresses one after another.
@@ -56,7 +59,7 @@ func CreateConnection(ctx context.Context, address string, opts *DialOptions) (*
 	if err != nil {
 		return nil, &AddrError{Addr: address, Reason: "want host:port (IPv6 as [addr]:port)"}
 	}
-	ais, err := GetAddrInfo(ctx, host, port, &AddrInfoHints{Type: o.Type})
+	ais, err := GetAddrInfo(ctx, host, port, &AddrInfoHints{Type: o.Type, Family: o.Family})
 	if err != nil {
 		return nil, err
 	}

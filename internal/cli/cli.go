@@ -93,20 +93,26 @@ func isUsage(err error) bool {
 
 func newRoot(e *env) *cobra.Command {
 	root := &cobra.Command{
-		Use:   "sock",
+		Use:   "sock [flags] [HOST PORT]",
 		Short: "sock runs the socket tutorial and pokes at sockets like nc, ncat and socat",
 		Long: `sock is the command line of socketkit, a Go toolkit for socket programming.
 
 It runs the socket tutorial's server and client in one command (sock demo),
-serves simple services (sock serve) and connects to them (sock connect).`,
+serves the classic services (sock serve), and does what nc, ncat and socat
+do: connect, listen, relay, send and receive files, ping, scan, benchmark.
+Without a command it behaves as nc: "sock HOST PORT" connects and
+"sock -l PORT" listens, with nc's flags (-lvkp 4444).`,
 		Example: `  sock demo                         # the tutorial's s1.py and c1.py, then every family x type
   sock serve echo --addr 127.0.0.1:6254
-  sock connect 127.0.0.1 6254       # stdin -> socket -> stdout`,
-		SilenceUsage:  true,
-		SilenceErrors: true,
+  sock connect 127.0.0.1 6254       # stdin -> socket -> stdout
+  sock -lvkp 4444                   # nc style: listen on 4444, keep open, verbose`,
+		SilenceUsage:               true,
+		SilenceErrors:              true,
+		SuggestionsMinimumDistance: 2,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newDemo(e), newServe(e), newConnect(e))
+	root.AddCommand(newDemo(e), newServe(e), newConnect(e), newListen(e))
+	ncRoot(e, root)
 	return root
 }
 

@@ -1,78 +1,93 @@
 package cli
 
 import (
-	"context"
-	"io"
-	"net"
 	"strings"
 
 	"github.com/spf13/cobra"
-
-	"github.com/socketkit/socketkit/socket"
 )
 
 func newConnect(e *env) *cobra.Command {
-	return &cobra.Command{
-		Use:   "connect ADDR | HOST PORT",
-		Short: "Connect to a stream socket and copy stdin to it and it to stdout",
-		Long: `connect opens a stream connection and copies both ways: stdin to the socket
-and the socket to stdout. At the end of stdin it shuts down its sending side
-(the server reads EOF) and keeps printing until the server closes.
+	var o netOpts
+	cmd := &cobra.Command{
+		Use:   "connect HOST PORT | connect ADDR",
+		Short: "Connect and copy stdin to the socket and the socket to stdout (nc HOST PORT)",
+		Long: `connect opens a connection and copies both ways: stdin to the socket and
+the socket to stdout. At the end of stdin it shuts down its sending side (the
+peer reads EOF; --no-shutdown keeps it open) and goes on printing until the
+peer closes (-q quits sooner).
 
-ADDR is host:port, [ipv6]:port, a Unix socket path or @abstract.`,
+ADDR is host:port or [ipv6]:port; with -U, a Unix socket path or @abstract.
+-u sends each chunk of stdin as a datagram. Timeouts take seconds (-w 5) or
+durations (-w 500ms).`,
 		Example: `  echo hello | sock connect 127.0.0.1 6254
-  sock connect 127.0.0.1:6254
-  sock connect ./echo.sock`,
+  sock connect -v localhost 80 < request.txt
+  sock connect -u 127.0.0.1 1313                  # UDP
+  sock connect -U /tmp/echo.sock                  # Unix stream; -uU datagram, --seqpacket
+  sock connect --tls --tls-insecure 127.0.0.1 8443
+  sock connect -w 2 -s 127.0.0.2 example.test 80  # connect timeout, source address
+  sock connect -e /bin/cat 127.0.0.1 6254         # connect a program to the socket`,
 		Args: rangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			target := args[0]
-			if len(args) == 2 {
-				target = net.JoinHostPort(args[0], args[1])
-			}
-			s, err := dial(e.ctx, target)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			return pump(e, s)
+			o.quitSet = cmd.Flags().Changed("quit-after-eof")
+			return runConnect(e, &o, args)
 		},
 	}
+	addNetFlags(cmd.Flags(), &o, false)
+	return cmd
 }
 
-// dial connects to a host:port (trying every address) or a Unix path.
-func dial(ctx context.Context, target string) (*socket.Socket, error) {
-	if strings.HasPrefix(target, "/") || strings.HasPrefix(target, "./") || strings.HasPrefix(target, "@") || !strings.Contains(target, ":") {
-		sa, err := socket.ParseAddr(socket.AF_UNIX, target)
-		if err != nil {
-			return nil, usageError{err}
-		}
-		s, err := socket.New(socket.AF_UNIX, socket.SOCK_STREAM, 0)
-		if err != nil {
-			return nil, err
-		}
-		if err := s.ConnectContext(ctx, sa); err != nil {
-			s.Close()
-			return nil, err
-		}
-		return s, nil
+func newListen(e *env) *cobra.Command {
+	var o netOpts
+	cmd := &cobra.Command{
+		Use:   "listen [ADDR] PORT | listen -U PATH",
+		Short: "Listen for a connection and copy it to stdout and stdin to it (nc -l)",
+		Long: `listen waits for a client, then copies both ways as connect does. Without
+an address it listens on every address, IPv4 and IPv6. With -k it keeps
+listening and serves up to --max-conns clients at once: what each sends goes
+to stdout, and stdin goes to all of them. --broker relays among the clients
+instead, and --chat makes a chat room of it. -e and -c run a program for each
+client with its stdin and stdout on the socket.
+
+With -u it reads datagrams (locking on to the first sender unless -k); with
+-U, a Unix socket (add -u for datagrams, --seqpacket for SOCK_SEQPACKET).`,
+		Example: `  sock listen 4444
+  sock listen -vk 127.0.0.1 4444 > received.log
+  sock listen -u 127.0.0.1 1313
+  sock listen -U /tmp/sock.sock
+  sock listen -k --broker 4444
+  sock listen -k -e /bin/cat 4444                 # an echo server
+  sock listen --tls 8443                          # self-signed certificate`,
+		Args: rangeArgs(0, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.quitSet = cmd.Flags().Changed("quit-after-eof")
+			return runListen(e, &o, args)
+		},
 	}
-	if _, _, err := net.SplitHostPort(target); err != nil {
-		return nil, usagef("bad address %q: want host:port", target)
-	}
-	if _, port, _ := net.SplitHostPort(target); port != "" {
-		if _, err := socket.ParsePort("tcp", port); err != nil {
-			return nil, usageError{err}
-		}
-	}
-	return socket.CreateConnection(ctx, target, nil)
+	addNetFlags(cmd.Flags(), &o, false)
+	return cmd
 }
 
-// pump copies stdin to s and s to stdout until the peer closes.
-func pump(e *env, s *socket.Socket) error {
-	go func() {
-		io.Copy(s, e.stdin)
-		s.CloseWrite()
-	}()
-	_, err := io.Copy(e.stdout, s)
-	return err
+// ncRoot makes the root command behave as nc does when no subcommand is
+// given: "sock HOST PORT" connects, "sock -l PORT" listens.
+func ncRoot(e *env, root *cobra.Command) {
+	var o netOpts
+	addNetFlags(root.Flags(), &o, true)
+	root.Args = cobra.ArbitraryArgs
+	root.RunE = func(cmd *cobra.Command, args []string) error {
+		o.quitSet = cmd.Flags().Changed("quit-after-eof")
+		if o.listen {
+			return runListen(e, &o, args)
+		}
+		if len(args) == 0 {
+			return usagef("give a command, or HOST PORT to connect (sock --help lists the commands)")
+		}
+		// A near-miss of a command name ("serv") is a typo, not a host.
+		if s := root.SuggestionsFor(args[0]); len(s) > 0 && !strings.ContainsAny(args[0], ".:/@") {
+			return usagef("unknown command %q for \"sock\"; did you mean %s?", args[0], strings.Join(s, " or "))
+		}
+		if len(args) == 1 && !o.unix && !strings.Contains(args[0], ":") {
+			return usagef("unknown command %q for \"sock\" (to connect, give HOST PORT)", args[0])
+		}
+		return runConnect(e, &o, args)
+	}
 }
