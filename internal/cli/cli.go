@@ -111,7 +111,8 @@ Without a command it behaves as nc: "sock HOST PORT" connects and
 		SuggestionsMinimumDistance: 2,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newDemo(e), newServe(e), newConnect(e), newListen(e))
+	root.AddCommand(newDemo(e), newServe(e), newConnect(e), newListen(e), newRelay(e), newSend(e), newRecv(e),
+		newPing(e), newScan(e), newBench(e), newResolve(e), newInfo(e))
 	ncRoot(e, root)
 	return root
 }

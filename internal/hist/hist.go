@@ -81,3 +81,18 @@ func (h *H) Merge(o *H) {
 		h.max = o.max
 	}
 }
+
+// CountBelow returns how many samples were below d (to the bucket's
+// precision).
+func (h *H) CountBelow(d time.Duration) uint64 {
+	v := int64(d)
+	if v <= 0 {
+		return 0
+	}
+	limit := index(v)
+	var c uint64
+	for i := 0; i < limit && i < len(h.counts); i++ {
+		c += h.counts[i]
+	}
+	return c
+}
