@@ -37,6 +37,7 @@ func progress(e *env, size int64, what string, quiet bool) *progressbar.Progress
 		progressbar.OptionSetWriter(e.stderr),
 		progressbar.OptionSetDescription(what),
 		progressbar.OptionShowBytes(true),
+		progressbar.OptionShowCount(),
 		progressbar.OptionSetPredictTime(true),
 		progressbar.OptionShowElapsedTimeOnFinish(),
 		progressbar.OptionSetWidth(30),
