@@ -1,0 +1,210 @@
+package cli_test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/socketkit/socketkit/internal/sockettest"
+	"github.com/socketkit/socketkit/socket"
+)
+
+// dialTCP connects a raw client socket to 127.0.0.1:port.
+func dialTCP(t *testing.T, port string) *socket.Socket {
+	t.Helper()
+	var c *socket.Socket
+	for i := 0; i < 200; i++ {
+		s, err := socket.New(socket.AF_INET, socket.SOCK_STREAM, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sa, _ := socket.ParseAddr(socket.AF_INET, "127.0.0.1:"+port)
+		if err := s.Connect(sa); err == nil {
+			c = s
+			break
+		}
+		s.Close()
+		time.Sleep(10 * time.Millisecond)
+	}
+	if c == nil {
+		t.Fatalf("nothing accepts on port %s", port)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetTimeout(10 * time.Second)
+	return c
+}
+
+func readLineFrom(t *testing.T, r *bufio.Reader) string {
+	t.Helper()
+	line, err := r.ReadString('\n')
+	if err != nil {
+		t.Fatalf("reading a line: %v (got %q)", err, line)
+	}
+	return line
+}
+
+// TestCombinedShortFlags: nc's "-lvkp PORT" listens, verbose, keeps open.
+func TestCombinedShortFlags(t *testing.T) {
+	port := fmt.Sprint(freePort(t))
+	l := start(t, "sock", "-lvkp", port, "--recv-only")
+	for i := 0; i < 2; i++ { // -k: a second client after the first left
+		c := dialTCP(t, port)
+		c.Sendall([]byte(fmt.Sprintf("client %d\n", i)), 0)
+		c.Close()
+		l.expect(fmt.Sprintf("client %d\n", i))
+	}
+	if !strings.Contains(l.errb.String(), "listening on") {
+		t.Fatalf("-v said nothing: %q", l.errb.String())
+	}
+}
+
+func TestCRLFAndHexdump(t *testing.T) {
+	port := fmt.Sprint(freePort(t))
+	l := start(t, "sock", "listen", "127.0.0.1", port)
+	waitListen(t, "tcp", "127.0.0.1:"+port)
+	code, _, errs := run(t, "one\ntwo\r\n", "connect", "-C", "--hexdump", "127.0.0.1", port)
+	if code != 0 {
+		t.Fatal(errs)
+	}
+	l.expect("one\r\ntwo\r\n")
+	if !strings.Contains(errs, "> 00000000  6f 6e 65 0d 0a 74 77 6f  0d 0a") || !strings.Contains(errs, "|one..two..|") {
+		t.Fatalf("hexdump of the sent CRLF data missing:\n%s", errs)
+	}
+}
+
+// TestExecPerConnection: -e and -c run a program per client.
+func TestExecPerConnection(t *testing.T) {
+	for _, flag := range [][]string{{"-e", "/bin/cat"}, {"-c", "tr a-z A-Z"}} {
+		t.Run(flag[0], func(t *testing.T) {
+			port := fmt.Sprint(freePort(t))
+			start(t, "sock", append([]string{"listen", "-k"}, append(flag, "127.0.0.1", port)...)...)
+			for i := 0; i < 2; i++ {
+				c := dialTCP(t, port)
+				c.Sendall([]byte("hello exec\n"), 0)
+				c.CloseWrite()
+				got, _ := io.ReadAll(c)
+				want := "hello exec\n"
+				if flag[0] == "-c" {
+					want = "HELLO EXEC\n"
+				}
+				if string(got) != want {
+					t.Fatalf("client %d got %q, want %q", i, got, want)
+				}
+			}
+		})
+	}
+}
+
+func TestBrokerAndChat(t *testing.T) {
+	t.Run("broker", func(t *testing.T) {
+		port := fmt.Sprint(freePort(t))
+		start(t, "sock", "listen", "--broker", "127.0.0.1", port)
+		a := dialTCP(t, port)
+		b := dialTCP(t, port)
+		time.Sleep(100 * time.Millisecond) // both registered
+		a.Sendall([]byte("a to all\n"), 0)
+		if line := readLineFrom(t, bufio.NewReader(b)); line != "a to all\n" {
+			t.Fatalf("b got %q", line)
+		}
+	})
+	t.Run("chat", func(t *testing.T) {
+		port := fmt.Sprint(freePort(t))
+		start(t, "sock", "listen", "--chat", "127.0.0.1", port)
+		a := dialTCP(t, port)
+		ra := bufio.NewReader(a)
+		time.Sleep(100 * time.Millisecond)
+		b := dialTCP(t, port)
+		if line := readLineFrom(t, ra); !strings.Contains(line, "is connected as <user2>") {
+			t.Fatalf("a got %q", line)
+		}
+		b.Sendall([]byte("hi a\n"), 0)
+		if line := readLineFrom(t, ra); line != "<user2> hi a\n" {
+			t.Fatalf("a got %q", line)
+		}
+	})
+}
+
+// TestTLSConnectListen: sock listen --tls and sock connect --tls talk;
+// verification fails without --tls-insecure and passes with the pinned
+// fingerprint.
+func TestTLSConnectListen(t *testing.T) {
+	port := fmt.Sprint(freePort(t))
+	l := start(t, "sock", "listen", "-v", "--tls", "-k", "127.0.0.1", port)
+	waitListen(t, "tcp", "127.0.0.1:"+port)
+	for i := 0; i < 200 && !strings.Contains(l.errb.String(), "SHA256:"); i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	fp := ""
+	if i := strings.Index(l.errb.String(), "SHA256:"); i >= 0 {
+		fp = strings.Fields(l.errb.String()[i:])[0]
+	}
+	code, _, errs := run(t, "untrusted\n", "connect", "--tls", "127.0.0.1", port)
+	if code != 1 || !strings.Contains(errs, "certificate") {
+		t.Fatalf("connecting to a self-signed server without --tls-insecure: exit %d, %q", code, errs)
+	}
+	code, _, errs = run(t, "hello tls\n", "connect", "--tls", "--tls-insecure", "-q", "0.2", "127.0.0.1", port)
+	if code != 0 {
+		t.Fatalf("--tls-insecure: %d %s", code, errs)
+	}
+	l.expect("hello tls\n")
+	code, _, errs = run(t, "pinned\n", "connect", "--tls", "--tls-fingerprint", fp, "-q", "0.2", "127.0.0.1", port)
+	if code != 0 {
+		t.Fatalf("--tls-fingerprint %s: %d %s", fp, code, errs)
+	}
+	l.expect("pinned\n")
+	code, _, errs = run(t, "x\n", "connect", "--tls", "--tls-fingerprint", "SHA256:00", "127.0.0.1", port)
+	if code != 1 || !strings.Contains(errs, "fingerprint") {
+		t.Fatalf("wrong fingerprint: %d %q", code, errs)
+	}
+}
+
+// TestQuitAndSendOnly: -q quits after stdin ends even though the peer stays;
+// --send-only quits at EOF; -i closes an idle connection.
+func TestQuitAndSendOnly(t *testing.T) {
+	port := fmt.Sprint(freePort(t))
+	start(t, "sock", "listen", "-k", "--recv-only", "127.0.0.1", port) // never closes its side
+	waitListen(t, "tcp", "127.0.0.1:"+port)
+	for _, args := range [][]string{
+		{"connect", "-q", "0.1", "127.0.0.1", port},
+		{"connect", "--send-only", "127.0.0.1", port},
+	} {
+		startT := time.Now()
+		code, _, errs := run(t, "bye\n", args...)
+		if code != 0 || time.Since(startT) > 5*time.Second {
+			t.Fatalf("sock %v: exit %d after %v: %s", args, code, time.Since(startT), errs)
+		}
+	}
+	startT := time.Now()
+	code, _, errs := run(t, "", "connect", "--recv-only", "-i", "0.3", "127.0.0.1", port)
+	if code != 1 || !strings.Contains(errs, "idle") || time.Since(startT) > 5*time.Second {
+		t.Fatalf("-i: exit %d after %v: %q", code, time.Since(startT), errs)
+	}
+}
+
+func TestZeroIO(t *testing.T) {
+	srv, _ := socket.CreateServer("127.0.0.1:0", nil)
+	defer srv.Close()
+	port := fmt.Sprint(srv.LocalAddr().(interface{ String() string }).String()[len("127.0.0.1:"):])
+	code, _, errs := run(t, "", "-zv", "127.0.0.1", port)
+	if code != 0 || !strings.Contains(errs, "succeeded") {
+		t.Fatalf("-z: %d %q", code, errs)
+	}
+	srv.Close()
+	if code, _, _ := run(t, "", "-z", "127.0.0.1", port); code != 1 {
+		t.Fatalf("-z on a closed port: exit %d", code)
+	}
+}
+
+func TestUnixDatagramAndSeqpacket(t *testing.T) {
+	path := sockettest.UnixPath(t, "sp.sock")
+	l := start(t, "sock", "listen", "--seqpacket", path)
+	waitListen(t, "unix", path)
+	code, _, errs := run(t, "record\n", "connect", "--seqpacket", "-q", "0.2", path)
+	if code != 0 {
+		t.Fatal(errs)
+	}
+	l.expect("record\n")
+}
