@@ -1,3 +1,5 @@
+//go:build linux
+
 package socket
 
 import "golang.org/x/sys/unix"
