@@ -20,6 +20,9 @@ import (
 
 type serveOpts struct {
 	addr, proto, dispatcher string
+	engine                  string
+	loops                   int
+	reusePort               bool
 	workers, maxConns       int
 	idle                    durationFlag
 	tls                     bool
@@ -49,27 +52,48 @@ Services:
 tcp6, udp4 and udp6 too). --dispatcher picks the concurrency: synchronous
 (one request at a time, like Python's TCPServer), goroutines (one per
 request, like ThreadingMixIn; the default), pool (--workers goroutines) or
-prefork (--workers processes, like ForkingMixIn).`,
+prefork (--workers processes, like ForkingMixIn). --engine loop serves with
+the epoll event-loop engine instead (tcp, udp and unix): --loops event
+loops, each on its own thread.`,
 		Example: `  sock serve echo                                   # tcp on 127.0.0.1:6254
   sock serve daytime --proto udp --addr 127.0.0.1:1313
   sock serve chat --addr :6254 --dispatcher goroutines
   sock serve echo --proto unix --addr /tmp/echo.sock
   sock serve echo --proto seqpacket --addr @echo
   sock serve echo --dispatcher prefork --workers 4
-  sock serve echo --tls                             # self-signed certificate`,
+  sock serve echo --tls                             # self-signed certificate
+  sock serve echo --engine loop --loops 2           # the epoll event-loop engine`,
 		Args:      rangeArgs(1, 1),
 		ValidArgs: names,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !cmd.Flags().Changed("proto") && looksLikePath(o.addr) {
 				o.proto = "unix" // --addr /path or @name: a Unix stream socket
 			}
-			return runServe(e, args[0], &o)
+			switch o.engine {
+			case "loop":
+				if _, ok := protoNetworks[o.proto]; !ok {
+					return usagef("unknown --proto %q", o.proto)
+				}
+				if cmd.Flags().Changed("dispatcher") {
+					return usagef("--dispatcher is for --engine goroutines")
+				}
+				return serveLoop(e, args[0], &o)
+			case "goroutines":
+				if cmd.Flags().Changed("loops") || cmd.Flags().Changed("reuseport") {
+					return usagef("--loops and --reuseport are for --engine loop")
+				}
+				return runServe(e, args[0], &o)
+			}
+			return usagef("unknown --engine %q (want goroutines or loop)", o.engine)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.addr, "addr", "", `address: host:port (default 127.0.0.1:6254), or a path or @name for the unix protocols (default @sock-SERVICE)`)
 	f.StringVar(&o.proto, "proto", "tcp", "transport: tcp, udp, unix, unixgram, seqpacket (or tcp4, tcp6, udp4, udp6)")
 	f.StringVar(&o.dispatcher, "dispatcher", "goroutines", "concurrency: synchronous, goroutines, pool or prefork")
+	f.StringVar(&o.engine, "engine", "goroutines", "goroutines (socketserver with --dispatcher) or loop (the epoll event-loop engine)")
+	f.IntVar(&o.loops, "loops", 0, "with --engine loop: event loops (default GOMAXPROCS)")
+	f.BoolVar(&o.reusePort, "reuseport", false, "with --engine loop: one SO_REUSEPORT listener per loop instead of one shared")
 	f.IntVar(&o.workers, "workers", 0, "goroutines for pool, processes for prefork (default GOMAXPROCS); cap for goroutines (0: none)")
 	f.IntVar(&o.maxConns, "max-conns", 0, "close connections beyond this many at once (0: no cap)")
 	f.Var(&o.idle, "idle-timeout", "close a connection silent for this long (5, 500ms, 2m; 0: never)")

@@ -39,6 +39,9 @@ var servers = []server{
 	{"sock-goroutines", "socketserver, Goroutines dispatcher (sock serve echo --dispatcher goroutines)", func(bin string, port int) []string {
 		return []string{bin + "/sock", "serve", "echo", "--dispatcher", "goroutines", "--addr", fmt.Sprintf("127.0.0.1:%d", port)}
 	}},
+	{"sock-loop", "the event-loop engine, 1 loop (sock serve echo --engine loop --loops 1)", func(bin string, port int) []string {
+		return []string{bin + "/sock", "serve", "echo", "--engine", "loop", "--loops", "1", "--addr", fmt.Sprintf("127.0.0.1:%d", port)}
+	}},
 	{"stdlib", "net.Listener, a goroutine per connection, io.Copy", func(bin string, port int) []string {
 		return []string{bin + "/echoserver", "-impl", "stdlib", "-addr", fmt.Sprintf("127.0.0.1:%d", port)}
 	}},

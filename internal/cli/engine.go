@@ -1,0 +1,243 @@
+package cli
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/signal"
+	"runtime"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/socketkit/socketkit/socketserver/eventloop"
+)
+
+// The services written for the event-loop engine's callbacks.
+
+type loopEcho struct{ eventloop.BaseHandler }
+
+func (loopEcho) OnData(c *eventloop.Conn) eventloop.Action {
+	c.Write(c.Next(-1))
+	return eventloop.None
+}
+
+func (loopEcho) OnPacket(p *eventloop.Packet) eventloop.Action {
+	p.Reply(p.Data)
+	return eventloop.None
+}
+
+type loopDiscard struct{ eventloop.BaseHandler }
+
+func (loopDiscard) OnPacket(p *eventloop.Packet) eventloop.Action { return eventloop.None }
+
+type loopDaytime struct{ eventloop.BaseHandler }
+
+func (loopDaytime) OnOpen(c *eventloop.Conn) eventloop.Action {
+	c.Write([]byte(daytimeText(time.Now())))
+	return eventloop.Close
+}
+
+func (loopDaytime) OnPacket(p *eventloop.Packet) eventloop.Action {
+	p.Reply([]byte(daytimeText(time.Now())))
+	return eventloop.None
+}
+
+type loopTime struct{ eventloop.BaseHandler }
+
+func rfc868Now() []byte {
+	return binary.BigEndian.AppendUint32(nil, uint32(time.Since(rfc868Epoch)/time.Second))
+}
+
+func (loopTime) OnOpen(c *eventloop.Conn) eventloop.Action {
+	c.Write(rfc868Now())
+	return eventloop.Close
+}
+
+func (loopTime) OnPacket(p *eventloop.Packet) eventloop.Action {
+	p.Reply(rfc868Now())
+	return eventloop.None
+}
+
+// loopChargen keeps each connection's output topped up to the high
+// watermark: OnWritable refills it as the client drains it.
+type loopChargen struct {
+	eventloop.BaseHandler
+	block []byte
+}
+
+func newLoopChargen() *loopChargen {
+	h := &loopChargen{}
+	for i := 0; i < 95; i++ {
+		h.block = append(h.block, chargenLine(i)...)
+	}
+	return h
+}
+
+func (h *loopChargen) fill(c *eventloop.Conn) eventloop.Action {
+	for c.OutboundBuffered() < 256<<10 {
+		c.Write(h.block)
+	}
+	return eventloop.None
+}
+
+func (h *loopChargen) OnOpen(c *eventloop.Conn) eventloop.Action     { return h.fill(c) }
+func (h *loopChargen) OnWritable(c *eventloop.Conn) eventloop.Action { return h.fill(c) }
+func (h *loopChargen) OnPacket(p *eventloop.Packet) eventloop.Action {
+	n := rand.IntN(513)
+	b := make([]byte, 0, n+74)
+	for i := 0; len(b) < n; i++ {
+		b = append(b, chargenLine(i)...)
+	}
+	p.Reply(b[:n])
+	return eventloop.None
+}
+
+// loopChat relays each line to every other connection, on any loop, with
+// AsyncWrite.
+type loopChat struct {
+	eventloop.BaseHandler
+	mu    sync.Mutex
+	conns map[*eventloop.Conn]bool
+}
+
+func (h *loopChat) OnOpen(c *eventloop.Conn) eventloop.Action {
+	h.mu.Lock()
+	h.conns[c] = true
+	n := len(h.conns)
+	h.mu.Unlock()
+	fmt.Fprintf(c, "* you are %v; %d in the room\n", c.RemoteAddr(), n)
+	h.send(c, fmt.Sprintf("* %v joined\n", c.RemoteAddr()))
+	return eventloop.None
+}
+
+func (h *loopChat) OnData(c *eventloop.Conn) eventloop.Action {
+	for {
+		b := c.Peek(-1)
+		i := indexByte(b, '\n')
+		if i < 0 {
+			return eventloop.None // wait for the rest of the line
+		}
+		h.send(c, fmt.Sprintf("%v: %s", c.RemoteAddr(), c.Next(i+1)))
+	}
+}
+
+func (h *loopChat) OnClose(c *eventloop.Conn, err error) {
+	h.mu.Lock()
+	delete(h.conns, c)
+	h.mu.Unlock()
+}
+
+func (h *loopChat) send(from *eventloop.Conn, msg string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for c := range h.conns {
+		if c != from {
+			c.AsyncWrite([]byte(msg), nil)
+		}
+	}
+}
+
+func indexByte(b []byte, c byte) int {
+	for i, x := range b {
+		if x == c {
+			return i
+		}
+	}
+	return -1
+}
+
+func loopHandler(name string) (eventloop.Handler, error) {
+	switch name {
+	case "echo":
+		return loopEcho{}, nil
+	case "discard":
+		return loopDiscard{}, nil
+	case "daytime":
+		return loopDaytime{}, nil
+	case "time":
+		return loopTime{}, nil
+	case "chargen":
+		return newLoopChargen(), nil
+	case "chat":
+		return &loopChat{conns: map[*eventloop.Conn]bool{}}, nil
+	}
+	return nil, usagef("unknown service %q", name)
+}
+
+// serveLoop runs a service on the event-loop engine.
+func serveLoop(e *env, name string, o *serveOpts) error {
+	h, err := loopHandler(name)
+	if err != nil {
+		return err
+	}
+	network := protoNetworks[o.proto]
+	switch network {
+	case "unixgram", "unixpacket":
+		return usagef("the loop engine serves tcp, udp and unix; not %s", o.proto)
+	}
+	if o.tls || o.tlsCert != "" {
+		return usagef("--tls runs on --engine goroutines")
+	}
+	addr := o.addr
+	if addr == "" {
+		addr = "127.0.0.1:6254"
+		if network == "unix" {
+			addr = "@sock-" + name
+		}
+	}
+	eng := &eventloop.Engine{Handler: h, Loops: o.loops, ReusePort: o.reusePort, IdleTimeout: o.idle.d, MaxConns: o.maxConns}
+	if network == "udp" || network == "udp4" || network == "udp6" {
+		eng.ReusePort = true // one socket per loop
+	}
+	served := make(chan error, 1)
+	go func() { served <- eng.ListenAndServe(network, addr) }()
+	for i := 0; i < 1000 && eng.Addr() == nil; i++ {
+		select {
+		case err := <-served:
+			return addrUsage(err)
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+	loops := o.loops
+	fmt.Fprintf(e.stderr, "sock: serving %s on %v (%s, event-loop engine, %d loops); Ctrl-C stops\n", name, eng.Addr(), o.proto, loopsOrDefault(loops))
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	select {
+	case err := <-served:
+		if errors.Is(err, eventloop.ErrEngineClosed) {
+			return nil
+		}
+		return err
+	case <-sigs:
+	case <-e.ctx.Done():
+	}
+	fmt.Fprintln(e.stderr, "sock: shutting down; sending pending output (signal again to force)")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-sigs:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	eng.Shutdown(ctx)
+	<-served
+	st := eng.Stats()
+	fmt.Fprintf(e.stderr, "sock: served %d connections (%d rejected), %d bytes in, %d out\n", st.Accepted, st.Rejected, st.BytesIn, st.BytesOut)
+	return nil
+}
+
+func loopsOrDefault(n int) int {
+	if n > 0 {
+		return n
+	}
+	return runtimeGOMAXPROCS()
+}
+
+func runtimeGOMAXPROCS() int { return runtime.GOMAXPROCS(0) }

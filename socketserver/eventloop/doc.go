@@ -1,0 +1,56 @@
+// Package eventloop is an epoll event-loop engine for socket servers
+// (Linux): N loops, each a goroutine locked to its own OS thread that owns
+// an epoll instance and the connections assigned to it, and that calls your
+// Handler as events arrive. It is the socketkit answer to gnet, nbio and
+// evio: fewer system calls and wake-ups per message and a few hundred bytes
+// per idle connection instead of a goroutine stack, plus what their users
+// ask for: bounded output with back-pressure, writes from any goroutine,
+// idle timeouts, graceful shutdown, UDP, and a net.Conn adapter for TLS and
+// libraries.
+//
+// # Callbacks and goroutines
+//
+//	OnOpen(c)       a connection was accepted        on c's loop
+//	OnData(c)       c has inbound data               on c's loop
+//	OnWritable(c)   c's output drained to the low    on c's loop
+//	                watermark (optional interface)
+//	OnClose(c, err) c is closed (err is nil for an   on c's loop
+//	                orderly close by either side)
+//	OnTick()        the ticker fired                 on loop 0
+//	OnPacket(p)     a datagram arrived (UDP)         on the loop owning the socket
+//
+// Callbacks of one connection never run at the same time, and they never
+// run on two loops: a connection belongs to one loop for its whole life.
+// A callback must not block: it holds up every connection of its loop.
+// Work that blocks goes to another goroutine, which answers with
+// AsyncWrite (or uses the blocking adapter, NetConn).
+//
+// # Connection methods and where they may be called
+//
+//	Read, Peek, Next, Discard, Buffered   in OnData only
+//	Write, Writev, Close, CloseWrite,
+//	  PauseRead, ResumeRead,
+//	  OutboundBuffered                    in any callback of c's loop
+//	AsyncWrite, AsyncClose, Wake          from any goroutine
+//	Context, SetContext, LocalAddr,
+//	  RemoteAddr, Fd                      anywhere
+//
+// # Buffers
+//
+// Inbound data is read into a buffer the loop owns and lends to the
+// connection in OnData: an idle connection holds no read buffer. Read
+// copies out of it. Peek(n) and Next(n) return slices of it without
+// copying; such a slice is valid only until OnData returns (or the next
+// Read, Next or Discard). Bytes OnData leaves unread are kept for the next
+// call (copied into a buffer of the connection's own, which is released as
+// soon as it is empty).
+//
+// Writes made in a callback are gathered and sent with one write(2) or
+// writev(2) when the callback returns, so a request/response handler costs
+// one read and one write per event. What the socket does not take at once
+// waits in the connection's outbound buffer. Above HighWatermark the loop
+// stops reading from the connection (back-pressure: a client that does not
+// read cannot make the server buffer without bound); below LowWatermark it
+// reads again and calls OnWritable, the place to produce more output for a
+// client that is slow to take it.
+package eventloop

@@ -1,0 +1,938 @@
+//go:build linux
+
+package eventloop
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/socketkit/socketkit/socket"
+)
+
+// ListenAndServe listens on network ("tcp", "tcp4", "tcp6", "unix", "udp",
+// "udp4", "udp6") and addr, and serves until Shutdown or Close. With
+// ReusePort (IP networks) each loop gets its own listener.
+func (e *Engine) ListenAndServe(network, addr string) error {
+	n := e.loopCount()
+	var lns []*socket.Socket
+	count := 1
+	if e.ReusePort && network != "unix" {
+		count = n
+	}
+	for i := 0; i < count; i++ {
+		ln, err := listen(network, addr, e.ReusePort && network != "unix")
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			return err
+		}
+		lns = append(lns, ln)
+		if i == 0 && count > 1 {
+			addr = ln.LocalAddr().String() // the others share the port the first one got
+		}
+	}
+	return e.Serve(lns...)
+}
+
+// listen opens a listening (or, for UDP, bound) socket.
+func listen(network, addr string, reusePort bool) (*socket.Socket, error) {
+	var fam socket.Family
+	typ := socket.SOCK_STREAM
+	switch network {
+	case "tcp", "tcp4", "udp", "udp4":
+		fam = socket.AF_INET
+	case "tcp6", "udp6":
+		fam = socket.AF_INET6
+	case "unix":
+		fam = socket.AF_UNIX
+	default:
+		return nil, fmt.Errorf("eventloop: unknown network %q", network)
+	}
+	if network[0] == 'u' && network != "unix" {
+		typ = socket.SOCK_DGRAM
+	}
+	sa, err := socket.ParseAddr(fam, addr)
+	if err != nil && fam == socket.AF_INET && (network == "tcp" || network == "udp") {
+		fam = socket.AF_INET6
+		sa, err = socket.ParseAddr(fam, addr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s, err := socket.New(fam, typ, 0)
+	if err != nil {
+		return nil, err
+	}
+	if fam != socket.AF_UNIX {
+		s.SetReuseAddr(true)
+		if reusePort {
+			if err := s.SetReusePort(true); err != nil {
+				s.Close()
+				return nil, err
+			}
+		}
+	}
+	if err := s.Bind(sa); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if typ == socket.SOCK_STREAM {
+		if err := s.Listen(socket.SOMAXCONN); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func (e *Engine) loopCount() int {
+	if e.Loops > 0 {
+		return e.Loops
+	}
+	return runtime.GOMAXPROCS(0)
+}
+
+// Serve runs the loops on the given listening sockets (stream sockets that
+// listen, or bound UDP sockets) until Shutdown or Close, then returns
+// ErrEngineClosed. With one stream listener every loop watches it; with
+// several (SO_REUSEPORT) each loop watches its own. The engine closes the
+// listeners when it stops.
+func (e *Engine) Serve(listeners ...*socket.Socket) error {
+	if e.Handler == nil {
+		return errors.New("eventloop: no Handler")
+	}
+	if len(listeners) == 0 {
+		return errors.New("eventloop: no listener")
+	}
+	e.mu.Lock()
+	if e.started {
+		e.mu.Unlock()
+		return errors.New("eventloop: Serve called twice")
+	}
+	if e.closing.Load() {
+		e.mu.Unlock()
+		return ErrEngineClosed
+	}
+	e.started = true
+	e.done = make(chan struct{})
+	e.listeners = listeners
+	n := e.loopCount()
+	udp := listeners[0].Type() == socket.SOCK_DGRAM
+	if udp {
+		n = len(listeners)
+		if _, ok := e.Handler.(PacketHandler); !ok {
+			e.mu.Unlock()
+			return errors.New("eventloop: a UDP engine needs a Handler with OnPacket")
+		}
+	}
+	for i := 0; i < n; i++ {
+		l, err := newLoop(e, i)
+		if err != nil {
+			e.mu.Unlock()
+			e.closeLoops()
+			return err
+		}
+		e.loops = append(e.loops, l)
+	}
+	// Listeners: one per loop (SO_REUSEPORT or UDP), or one for all.
+	for i, l := range e.loops {
+		var ln *socket.Socket
+		var flags uint32 = unix.EPOLLIN
+		switch {
+		case len(listeners) == len(e.loops):
+			ln = listeners[i]
+		case len(listeners) == 1:
+			ln = listeners[0]
+			flags |= unix.EPOLLEXCLUSIVE
+		default:
+			e.mu.Unlock()
+			e.closeLoops()
+			return fmt.Errorf("eventloop: %d listeners for %d loops: give 1 or %d", len(listeners), len(e.loops), len(e.loops))
+		}
+		if err := l.addListener(ln, flags, udp); err != nil {
+			e.mu.Unlock()
+			e.closeLoops()
+			return err
+		}
+	}
+	loops := e.loops
+	e.mu.Unlock()
+
+	var wg sync.WaitGroup
+	errs := make(chan error, len(loops))
+	for _, l := range loops {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := l.run(); err != nil {
+				errs <- err
+				e.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	e.closeLoops()
+	for _, ln := range listeners {
+		ln.Close()
+	}
+	close(e.done)
+	select {
+	case err := <-errs:
+		return err
+	default:
+		return ErrEngineClosed
+	}
+}
+
+func (e *Engine) closeLoops() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, l := range e.loops {
+		l.closeFds()
+	}
+}
+
+// Addr returns the address of the (first) listener, or nil before Serve.
+func (e *Engine) Addr() net.Addr {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.listeners) == 0 {
+		return nil
+	}
+	return e.listeners[0].LocalAddr()
+}
+
+// Shutdown stops accepting at once, sends every connection's pending
+// output, closes the connections and stops the loops. If ctx ends first,
+// it closes what is left and returns ctx's error.
+func (e *Engine) Shutdown(ctx context.Context) error {
+	if !e.closing.CompareAndSwap(false, true) {
+		return e.wait(ctx)
+	}
+	e.broadcast(func(l *loop) { l.beginShutdown(false) })
+	if err := e.wait(ctx); err != nil {
+		e.broadcast(func(l *loop) { l.beginShutdown(true) })
+		<-e.doneChan()
+		return err
+	}
+	return nil
+}
+
+// Close stops the engine at once: listeners and connections are closed
+// without waiting for pending output.
+func (e *Engine) Close() error {
+	e.closing.Store(true)
+	e.broadcast(func(l *loop) { l.beginShutdown(true) })
+	return nil
+}
+
+func (e *Engine) doneChan() chan struct{} {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.done == nil {
+		e.done = make(chan struct{})
+		close(e.done) // never served
+	}
+	return e.done
+}
+
+func (e *Engine) wait(ctx context.Context) error {
+	select {
+	case <-e.doneChan():
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (e *Engine) broadcast(f func(*loop)) {
+	e.mu.Lock()
+	loops := e.loops
+	e.mu.Unlock()
+	for _, l := range loops {
+		l.submit(task{fn: f})
+	}
+}
+
+// task is work handed to a loop from another goroutine.
+type task struct {
+	fn   func(*loop)
+	c    *Conn
+	gen  uint32
+	data []byte
+	done func(c *Conn, err error)
+	kind uint8
+}
+
+const (
+	taskFunc uint8 = iota
+	taskWrite
+	taskClose
+	taskWake
+)
+
+// loop is one event loop: an epoll instance, its connections, and the
+// goroutine (locked to an OS thread) that runs them.
+type loop struct {
+	e    *Engine
+	id   int
+	epfd int
+	evfd int
+
+	events []unix.EpollEvent
+	conns  []*Conn // by descriptor
+	nconns int
+	buf    []byte // the read buffer lent to OnData
+	win    []byte // the data offered to the connection in OnData
+	rpos   int
+	inData *Conn
+
+	lnFds []int
+	lnUDP bool
+
+	mu      sync.Mutex
+	tasks   []task
+	spare   []task
+	wakeSet atomic.Bool
+
+	dirty    []*Conn // connections with output written during callbacks
+	writable []*Conn // connections owed an OnWritable
+	free    [][]byte
+	iov     []unix.Iovec
+	wheel   *wheel
+	tickDur time.Duration
+	nextWh  time.Time
+	nextTk  time.Time
+
+	stats     *loopStats
+	shutting  bool
+	forceStop bool
+	gen       uint32
+	slab      []Conn
+	udp       *udpState
+}
+
+const chunkSize = 16 << 10
+
+func newLoop(e *Engine, id int) (*loop, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, os.NewSyscallError("epoll_create1", err)
+	}
+	evfd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, os.NewSyscallError("eventfd", err)
+	}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, evfd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(evfd)}); err != nil {
+		unix.Close(epfd)
+		unix.Close(evfd)
+		return nil, os.NewSyscallError("epoll_ctl", err)
+	}
+	size := e.ReadBufferSize
+	if size <= 0 {
+		size = 64 << 10
+	}
+	l := &loop{e: e, id: id, epfd: epfd, evfd: evfd, events: make([]unix.EpollEvent, 256),
+		buf: make([]byte, size), iov: make([]unix.Iovec, 0, 64), stats: &loopStats{}}
+	e.loopStats = append(e.loopStats, l.stats)
+	if e.IdleTimeout > 0 {
+		l.tickDur = e.IdleTimeout / 8
+		if l.tickDur < 10*time.Millisecond {
+			l.tickDur = 10 * time.Millisecond
+		}
+		l.wheel = newWheel(uint32((e.IdleTimeout + l.tickDur - 1) / l.tickDur))
+		l.nextWh = time.Now().Add(l.tickDur)
+	}
+	if _, ok := e.Handler.(Ticker); ok && id == 0 {
+		d := e.TickInterval
+		if d <= 0 {
+			d = time.Second
+		}
+		l.nextTk = time.Now().Add(d)
+	}
+	return l, nil
+}
+
+func (l *loop) closeFds() {
+	if l.epfd >= 0 {
+		unix.Close(l.epfd)
+		unix.Close(l.evfd)
+		l.epfd, l.evfd = -1, -1
+	}
+}
+
+func (l *loop) addListener(ln *socket.Socket, flags uint32, udp bool) error {
+	fd := ln.Fd()
+	l.lnFds = append(l.lnFds, fd)
+	l.lnUDP = udp
+	if udp {
+		l.udp = newUDPState(ln)
+	}
+	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: flags, Fd: int32(fd), Pad: -1}); err != nil {
+		return os.NewSyscallError("epoll_ctl", err)
+	}
+	return nil
+}
+
+// submit queues t for the loop and wakes it if it may be asleep.
+func (l *loop) submit(t task) {
+	l.mu.Lock()
+	l.tasks = append(l.tasks, t)
+	l.mu.Unlock()
+	l.wake()
+}
+
+func (l *loop) wake() {
+	if l.wakeSet.CompareAndSwap(false, true) {
+		var one = [8]byte{1}
+		unix.Write(l.evfd, one[:])
+	}
+}
+
+// runTasks drains the queue of work from other goroutines.
+func (l *loop) runTasks() {
+	var b [8]byte
+	unix.Read(l.evfd, b[:])
+	l.wakeSet.Store(false)
+	l.mu.Lock()
+	tasks := l.tasks
+	l.tasks = l.spare[:0]
+	l.mu.Unlock()
+	for i := range tasks {
+		t := &tasks[i]
+		switch t.kind {
+		case taskFunc:
+			t.fn(l)
+		case taskWrite, taskClose, taskWake:
+			c := t.c
+			if c.loop != l || c.gen != t.gen || c.flags&fClosed != 0 {
+				if t.done != nil {
+					t.done(c, ErrConnClosed)
+				}
+				break
+			}
+			switch t.kind {
+			case taskWrite:
+				c.write(t.data)
+				l.flushDirty()
+				if t.done != nil {
+					t.done(c, nil)
+				}
+			case taskClose:
+				l.closeConn(c, nil, false)
+			case taskWake:
+				l.dispatch(c, func() Action { return l.e.Handler.OnData(c) })
+			}
+		}
+		*t = task{}
+	}
+	l.spare = tasks[:0]
+}
+
+// run is the loop's goroutine.
+func (l *loop) run() (err error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	defer func() {
+		l.closeAll()
+	}()
+	for {
+		if l.shutting && (l.forceStop || l.nconns == 0) {
+			return nil
+		}
+		n, err := unix.EpollWait(l.epfd, l.events, l.timeoutMs())
+		if err != nil {
+			if err == unix.EINTR {
+				continue
+			}
+			return os.NewSyscallError("epoll_wait", err)
+		}
+		for i := 0; i < n; i++ {
+			ev := &l.events[i]
+			fd := int(ev.Fd)
+			switch {
+			case fd == l.evfd:
+				l.runTasks()
+			case ev.Pad == -1:
+				if l.lnUDP {
+					l.readPackets(fd)
+				} else {
+					l.accept(fd)
+				}
+			default:
+				if fd >= len(l.conns) {
+					continue
+				}
+				c := l.conns[fd]
+				if c == nil || c.gen != uint32(ev.Pad) {
+					continue // an event for a descriptor closed earlier in this batch
+				}
+				if ev.Events&unix.EPOLLOUT != 0 {
+					l.flushConn(c)
+				}
+				if ev.Events&(unix.EPOLLIN|unix.EPOLLHUP|unix.EPOLLERR|unix.EPOLLRDHUP) != 0 && c.flags&fClosed == 0 {
+					l.read(c)
+				}
+			}
+		}
+		l.flushDirty()
+		l.runWritable()
+		l.timers()
+		if n == len(l.events) && len(l.events) < 4096 {
+			l.events = make([]unix.EpollEvent, 2*len(l.events))
+		}
+	}
+}
+
+// runWritable calls OnWritable for the connections owed one at the start
+// of the round; those owed another after it wait for the next round.
+func (l *loop) runWritable() {
+	n := len(l.writable)
+	if n == 0 {
+		return
+	}
+	w := l.e.Handler.(Writabler)
+	for i := 0; i < n; i++ {
+		c := l.writable[i]
+		l.writable[i] = nil
+		c.flags &^= fWritableDue
+		if c.flags&(fClosed|fClosing) == 0 {
+			l.dispatch(c, func() Action { return w.OnWritable(c) })
+		}
+	}
+	l.writable = append(l.writable[:0], l.writable[n:]...)
+}
+
+// timeoutMs is how long epoll_wait may sleep: not at all while OnWritable
+// calls are due, otherwise until the next wheel tick or OnTick, or forever.
+func (l *loop) timeoutMs() int {
+	if len(l.writable) > 0 {
+		return 0
+	}
+	var next time.Time
+	if l.wheel != nil {
+		next = l.nextWh
+	}
+	if !l.nextTk.IsZero() && (next.IsZero() || l.nextTk.Before(next)) {
+		next = l.nextTk
+	}
+	if next.IsZero() {
+		return -1
+	}
+	d := time.Until(next)
+	if d <= 0 {
+		return 0
+	}
+	return int((d + time.Millisecond - 1) / time.Millisecond)
+}
+
+func (l *loop) timers() {
+	if l.wheel == nil && l.nextTk.IsZero() {
+		return
+	}
+	now := time.Now()
+	if l.wheel != nil {
+		for !now.Before(l.nextWh) {
+			l.nextWh = l.nextWh.Add(l.tickDur)
+			l.wheel.advance(func(c *Conn) uint32 { return c.lastTick }, func(c *Conn) {
+				l.closeConn(c, ErrIdleTimeout, true)
+			})
+		}
+	}
+	if !l.nextTk.IsZero() && !now.Before(l.nextTk) {
+		next, act := callTick(l)
+		if next <= 0 {
+			l.nextTk = time.Time{}
+		} else {
+			l.nextTk = now.Add(next)
+		}
+		if act == Shutdown {
+			go l.e.Shutdown(context.Background())
+		}
+	}
+}
+
+func callTick(l *loop) (next time.Duration, act Action) {
+	defer func() {
+		if p := recover(); p != nil {
+			l.e.logger().Error("eventloop: OnTick panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			next, act = time.Second, None
+		}
+	}()
+	return l.e.Handler.(Ticker).OnTick()
+}
+
+// accept takes the pending connections of listener fd.
+func (l *loop) accept(fd int) {
+	for i := 0; i < 256 && !l.shutting; i++ {
+		nfd, _, err := unix.Accept4(fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		if err != nil {
+			switch err {
+			case unix.EAGAIN, unix.ECONNABORTED, unix.EINTR:
+			case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
+				l.e.logger().Warn("eventloop: accept failed; pausing accepts for 10ms", "err", err)
+				time.Sleep(10 * time.Millisecond) // level-triggered: do not spin on a full table
+			default:
+				l.e.logger().Error("eventloop: accept failed", "err", err)
+			}
+			return
+		}
+		if max := l.e.MaxConns; max > 0 && l.e.stats.active.Load() >= int64(max) {
+			unix.Close(nfd)
+			l.e.stats.rejected.Add(1)
+			continue
+		}
+		l.register(nfd)
+	}
+}
+
+// newConn takes a Conn from the loop's slab: connections are allocated a
+// hundred at a time, which keeps an idle connection's memory small.
+func (l *loop) newConn() *Conn {
+	if len(l.slab) == 0 {
+		l.slab = make([]Conn, 128)
+	}
+	c := &l.slab[0]
+	l.slab = l.slab[1:]
+	return c
+}
+
+func (l *loop) register(fd int) {
+	l.gen++
+	c := l.newConn()
+	*c = Conn{fd: int32(fd), gen: l.gen, loop: l}
+	c.node.c = c
+	if fd >= len(l.conns) {
+		n := 2 * len(l.conns)
+		if n < fd+1 {
+			n = fd + 1
+		}
+		if n < 64 {
+			n = 64
+		}
+		grown := make([]*Conn, n)
+		copy(grown, l.conns)
+		l.conns = grown
+	}
+	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(fd), Pad: int32(c.gen)}); err != nil {
+		unix.Close(fd)
+		return
+	}
+	l.conns[fd] = c
+	l.nconns++
+	l.e.stats.accepted.Add(1)
+	l.e.stats.active.Add(1)
+	if l.wheel != nil {
+		c.lastTick = l.wheel.now
+		l.wheel.insert(&c.node, l.wheel.now+l.wheel.ttl)
+	}
+	l.dispatch(c, func() Action { return l.e.Handler.OnOpen(c) })
+}
+
+// dispatch runs a callback, recovering a panic (the connection is closed
+// and the panic logged), then sends the output it wrote and acts on the
+// returned Action.
+func (l *loop) dispatch(c *Conn, f func() Action) {
+	act := None
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				l.e.logger().Error("eventloop: handler panicked; closing the connection", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				act = Close
+			}
+		}()
+		act = f()
+	}()
+	// Send what the callback wrote, to c and to any other connection, now:
+	// the rest of the batch can wait, the reply should not.
+	l.flushDirty()
+	if c.flags&fClosed != 0 {
+		return
+	}
+	switch act {
+	case Close:
+		l.closeConn(c, nil, false)
+	case Shutdown:
+		go l.e.Shutdown(context.Background())
+	}
+}
+
+// read reads once into the loop's buffer (or the connection's leftover
+// buffer) and calls OnData. Level-triggered epoll reports the socket again
+// if more is waiting, so one read per event is enough.
+func (l *loop) read(c *Conn) {
+	var n int
+	var err error
+	if len(c.in) > 0 {
+		if cap(c.in)-len(c.in) < 4096 {
+			grown := make([]byte, len(c.in), 2*cap(c.in)+4096)
+			copy(grown, c.in)
+			c.in = grown
+		}
+		n, err = readFd(int(c.fd), c.in[len(c.in):cap(c.in)])
+		if n > 0 {
+			c.in = c.in[:len(c.in)+n]
+		}
+	} else {
+		n, err = readFd(int(c.fd), l.buf)
+	}
+	switch {
+	case err == unix.EAGAIN || err == unix.EINTR:
+		return
+	case err != nil:
+		l.closeConn(c, os.NewSyscallError("read", err), true)
+		return
+	case n == 0:
+		// The peer closed its side. Offer what is left, then close once the
+		// pending output is out.
+		if len(c.in) > 0 {
+			l.offer(c, c.in)
+		}
+		if c.flags&fClosed == 0 {
+			l.closeConn(c, nil, false)
+		}
+		return
+	}
+	l.stats.bytesIn.Add(uint64(n))
+	if l.wheel != nil {
+		c.lastTick = l.wheel.now
+	}
+	if len(c.in) > 0 {
+		l.offer(c, c.in)
+	} else {
+		l.offer(c, l.buf[:n])
+	}
+}
+
+// offer lends data to OnData and keeps what it leaves unread.
+func (l *loop) offer(c *Conn, data []byte) {
+	l.win, l.rpos, l.inData = data, 0, c
+	l.dispatch(c, func() Action { return l.e.Handler.OnData(c) })
+	rest := l.win[l.rpos:]
+	l.win, l.rpos, l.inData = nil, 0, nil
+	if c.flags&fClosed != 0 {
+		return
+	}
+	switch {
+	case len(rest) == 0:
+		c.in = nil // idle connections hold no read buffer
+	case len(c.in) > 0 && &rest[0] == &c.in[len(c.in)-len(rest)]:
+		copy(c.in, rest) // compact the connection's own buffer
+		c.in = c.in[:len(rest)]
+	default:
+		c.in = append(make([]byte, 0, len(rest)+4096), rest...)
+	}
+}
+
+func readFd(fd int, p []byte) (int, error) {
+	r, _, e := unix.Syscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), nil
+}
+
+// flushDirty sends the output written during this round's callbacks.
+func (l *loop) flushDirty() {
+	for i, c := range l.dirty {
+		c.flags &^= fDirty
+		if c.flags&fClosed == 0 {
+			l.flushConn(c)
+		}
+		l.dirty[i] = nil
+	}
+	l.dirty = l.dirty[:0]
+}
+
+// flushConn writes c's output with one write or writev, arms EPOLLOUT for
+// the rest, applies the watermarks, and finishes a close that waited for
+// the output.
+func (l *loop) flushConn(c *Conn) {
+	for c.outLen > 0 {
+		var n int
+		var err error
+		if len(c.out) == 1 {
+			b := c.out[0][c.outOff:]
+			r, _, e := unix.Syscall(unix.SYS_WRITE, uintptr(c.fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+			n, err = int(r), errnoErr(e)
+		} else {
+			l.iov = l.iov[:0]
+			for i, b := range c.out {
+				if i == 0 {
+					b = b[c.outOff:]
+				}
+				if len(l.iov) == cap(l.iov) {
+					break
+				}
+				l.iov = append(l.iov, unix.Iovec{Base: &b[0], Len: uint64(len(b))})
+			}
+			r, _, e := unix.Syscall(unix.SYS_WRITEV, uintptr(c.fd), uintptr(unsafe.Pointer(&l.iov[0])), uintptr(len(l.iov)))
+			n, err = int(r), errnoErr(e)
+			clear(l.iov)
+		}
+		if err == unix.EAGAIN {
+			break
+		}
+		if err != nil {
+			l.closeConn(c, os.NewSyscallError("write", err), true)
+			return
+		}
+		l.stats.bytesOut.Add(uint64(n))
+		c.consumeOut(n)
+	}
+	wantOut := c.outLen > 0
+	if wantOut != (c.flags&fWantOut != 0) || l.pauseChanged(c) {
+		if wantOut {
+			c.flags |= fWantOut
+		} else {
+			c.flags &^= fWantOut
+		}
+		l.modEvents(c)
+	}
+	if c.outLen == 0 && c.flags&fClosing != 0 {
+		l.closeConn(c, nil, true)
+		return
+	}
+	// Writability: once the output is back at the low watermark after a
+	// callback left it above, reading resumes and OnWritable is due. It is
+	// queued, not called here, so that a fast reader cannot make the
+	// producer recurse, and runs once per loop round.
+	if c.flags&fAboveLow != 0 && c.outLen <= l.e.lowWatermark() {
+		c.flags &^= fAboveLow
+		if c.flags&fOverHigh != 0 {
+			c.flags &^= fOverHigh
+			l.modEvents(c)
+		}
+		if _, ok := l.e.Handler.(Writabler); ok && c.flags&fWritableDue == 0 {
+			c.flags |= fWritableDue
+			l.writable = append(l.writable, c)
+		}
+	}
+}
+
+// pauseChanged applies the high watermark: reading stops while the output
+// is over it.
+func (l *loop) pauseChanged(c *Conn) bool {
+	if c.outLen > l.e.highWatermark() && c.flags&fOverHigh == 0 {
+		c.flags |= fOverHigh
+		return true
+	}
+	return false
+}
+
+func (l *loop) modEvents(c *Conn) {
+	var ev uint32
+	if c.flags&(fOverHigh|fPaused|fClosing) == 0 {
+		ev |= unix.EPOLLIN | unix.EPOLLRDHUP
+	}
+	if c.flags&fWantOut != 0 {
+		ev |= unix.EPOLLOUT
+	}
+	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, int(c.fd), &unix.EpollEvent{Events: ev, Fd: c.fd, Pad: int32(c.gen)})
+}
+
+func errnoErr(e syscall.Errno) error {
+	if e == 0 {
+		return nil
+	}
+	return e
+}
+
+// getChunk returns an empty output chunk from the loop's free list.
+func (l *loop) getChunk() []byte {
+	if n := len(l.free); n > 0 {
+		b := l.free[n-1]
+		l.free = l.free[:n-1]
+		return b[:0]
+	}
+	return make([]byte, 0, chunkSize)
+}
+
+func (l *loop) putChunk(b []byte) {
+	if cap(b) == chunkSize && len(l.free) < 256 {
+		l.free = append(l.free, b[:0])
+	}
+}
+
+// closeConn closes c. With graceful false, pending output is sent first
+// (the descriptor is closed when it is out); with graceful true, or on an
+// error, at once.
+func (l *loop) closeConn(c *Conn, cause error, now bool) {
+	if c.flags&fClosed != 0 {
+		return
+	}
+	if !now && c.outLen > 0 && cause == nil {
+		if c.flags&fClosing == 0 {
+			c.flags |= fClosing
+			unix.Shutdown(int(c.fd), unix.SHUT_RD)
+			l.modEvents(c)
+		}
+		return
+	}
+	c.flags |= fClosed
+	if l.wheel != nil {
+		l.wheel.remove(&c.node)
+	}
+	fd := int(c.fd)
+	l.conns[fd] = nil
+	l.nconns--
+	unix.Close(fd) // also removes it from the epoll set
+	for _, b := range c.out {
+		l.putChunk(b)
+	}
+	c.out, c.outLen, c.in = nil, 0, nil
+	l.e.stats.active.Add(-1)
+	l.e.stats.closed.Add(1)
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				l.e.logger().Error("eventloop: OnClose panicked", "panic", fmt.Sprint(p))
+			}
+		}()
+		l.e.Handler.OnClose(c, cause)
+	}()
+}
+
+// beginShutdown stops accepting; with force it closes every connection at
+// once, otherwise each closes when its output is out.
+func (l *loop) beginShutdown(force bool) {
+	if !l.shutting {
+		l.shutting = true
+		for _, fd := range l.lnFds {
+			unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, fd, nil)
+		}
+		if l.lnUDP {
+			l.forceStop = true
+		}
+	}
+	if force {
+		l.forceStop = true
+	}
+	for _, c := range l.conns {
+		if c != nil {
+			l.closeConn(c, nil, force)
+		}
+	}
+}
+
+func (l *loop) closeAll() {
+	for _, c := range l.conns {
+		if c != nil && c.flags&fClosed == 0 {
+			l.closeConn(c, ErrEngineClosed, true)
+		}
+	}
+}
