@@ -237,20 +237,18 @@ func (c *Conn) AsyncWrite(p []byte, done func(c *Conn, err error)) error {
 	}
 	data := append([]byte(nil), p...)
 	c.queued.Add(int64(len(data)))
-	l.submit(task{kind: taskWrite, c: c, gen: c.gen, data: data, done: func(cc *Conn, err error) {
+	return l.submit(task{kind: taskWrite, c: c, gen: c.gen, data: data, done: func(cc *Conn, err error) {
 		cc.queued.Add(-int64(len(data))) // write() counted it again
 		if done != nil {
 			done(cc, err)
 		}
 	}})
-	return nil
 }
 
 // AsyncClose closes the connection from any goroutine, after the output
 // queued before it.
 func (c *Conn) AsyncClose() error {
-	c.loop.submit(task{kind: taskClose, c: c, gen: c.gen})
-	return nil
+	return c.loop.submit(task{kind: taskClose, c: c, gen: c.gen})
 }
 
 // Wake makes the engine call OnData for c (with no new data) from any

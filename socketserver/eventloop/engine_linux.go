@@ -306,6 +306,7 @@ type loop struct {
 	mu      sync.Mutex
 	tasks   []task
 	spare   []task
+	stopped bool // under mu: the descriptors are closed
 	wakeSet atomic.Bool
 
 	dirty    []*Conn // connections with output written during callbacks
@@ -367,11 +368,30 @@ func newLoop(e *Engine, id int) (*loop, error) {
 	return l, nil
 }
 
+// closeFds closes the loop's descriptors once it has stopped. It holds
+// the task lock, so no submit can write to the eventfd after it is closed
+// (its number may already belong to something else).
 func (l *loop) closeFds() {
+	l.mu.Lock()
+	l.stopped = true
 	if l.epfd >= 0 {
 		unix.Close(l.epfd)
 		unix.Close(l.evfd)
 		l.epfd, l.evfd = -1, -1
+	}
+	left := l.tasks
+	l.tasks = nil
+	l.mu.Unlock()
+	// Settle the work queued after the loop's last round: its goroutine has
+	// exited and every connection is closed, so functions see closed
+	// connections and writes fail.
+	for _, t := range left {
+		switch {
+		case t.kind == taskFunc:
+			t.fn(l)
+		case t.done != nil:
+			t.done(t.c, ErrConnClosed)
+		}
 	}
 }
 
@@ -388,19 +408,25 @@ func (l *loop) addListener(ln *socket.Socket, flags uint32, udp bool) error {
 	return nil
 }
 
-// submit queues t for the loop and wakes it if it may be asleep.
-func (l *loop) submit(t task) {
+// submit queues t for the loop and wakes it if it may be asleep; the
+// eventfd is written only when no wake-up is pending. After the loop has
+// stopped it returns ErrEngineClosed (and calls t's done with it).
+func (l *loop) submit(t task) error {
 	l.mu.Lock()
+	if l.stopped {
+		l.mu.Unlock()
+		if t.done != nil {
+			t.done(t.c, ErrEngineClosed)
+		}
+		return ErrEngineClosed
+	}
 	l.tasks = append(l.tasks, t)
-	l.mu.Unlock()
-	l.wake()
-}
-
-func (l *loop) wake() {
 	if l.wakeSet.CompareAndSwap(false, true) {
 		var one = [8]byte{1}
 		unix.Write(l.evfd, one[:])
 	}
+	l.mu.Unlock()
+	return nil
 }
 
 // runTasks drains the queue of work from other goroutines.
