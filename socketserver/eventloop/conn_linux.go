@@ -28,14 +28,14 @@ type Conn struct {
 
 // Conn flags.
 const (
-	fClosed   = 1 << iota // closed and released
-	fClosing              // Close asked; waiting for the output to go
-	fWantOut              // EPOLLOUT armed
-	fOverHigh             // over the high watermark: not reading
-	fPaused               // PauseRead
-	fDirty                // in loop.dirty: has output to send
-	fAboveLow             // a callback left the output above the low watermark
-	fWritableDue          // queued in loop.writable
+	fClosed      = 1 << iota // closed and released
+	fClosing                 // Close asked; waiting for the output to go
+	fWantOut                 // EPOLLOUT armed
+	fOverHigh                // over the high watermark: not reading
+	fPaused                  // PauseRead
+	fDirty                   // in loop.dirty: has output to send
+	fAboveLow                // a callback left the output above the low watermark
+	fWritableDue             // queued in loop.writable
 )
 
 // Fd returns the connection's descriptor (for socket options; do not read

@@ -311,12 +311,12 @@ type loop struct {
 
 	dirty    []*Conn // connections with output written during callbacks
 	writable []*Conn // connections owed an OnWritable
-	free    [][]byte
-	iov     []unix.Iovec
-	wheel   *wheel
-	tickDur time.Duration
-	nextWh  time.Time
-	nextTk  time.Time
+	free     [][]byte
+	iov      []unix.Iovec
+	wheel    *wheel
+	tickDur  time.Duration
+	nextWh   time.Time
+	nextTk   time.Time
 
 	stats     *loopStats
 	shutting  bool
