@@ -25,22 +25,26 @@ var (
 	_ io.WriterTo   = (*Conn)(nil)
 )
 
-// readDeadline is the deadline of the next read: the earliest of the
-// request's end, now + ReadTimeout and now + IdleTimeout.
-func (c *Conn) deadline(opTimeout time.Duration) (time.Time, bool) {
-	s := c.srv
+// deadline is the deadline of the next operation: the earliest of the
+// request's end (hard), now + the operation's timeout and now +
+// IdleTimeout.
+func (s *Server) deadline(hard time.Time, opTimeout time.Duration) (time.Time, bool) {
 	d := opTimeout
 	if s.IdleTimeout > 0 && (d == 0 || s.IdleTimeout < d) {
 		d = s.IdleTimeout
 	}
 	if d == 0 {
-		return c.hard, !c.hard.IsZero()
+		return hard, !hard.IsZero()
 	}
 	t := time.Now().Add(d)
-	if !c.hard.IsZero() && c.hard.Before(t) {
-		t = c.hard
+	if !hard.IsZero() && hard.Before(t) {
+		t = hard
 	}
 	return t, true
+}
+
+func (c *Conn) deadline(opTimeout time.Duration) (time.Time, bool) {
+	return c.srv.deadline(c.hard, opTimeout)
 }
 
 // Read reads from the connection within the server's timeouts.

@@ -153,7 +153,7 @@ type StreamHandler struct {
 	// Python: disable_nagle_algorithm.
 	NoDelay bool
 	// Timeout, if set, makes each read and write on the connection fail
-	// after that long (socket.Socket.SetTimeout). Python: timeout.
+	// after that long. Python: timeout.
 	Timeout time.Duration
 }
 
@@ -167,20 +167,21 @@ func (h *StreamHandler) Handle(ctx context.Context, r *Request) error {
 	if r.Conn == nil {
 		return errors.New("socketserver: StreamHandler on a datagram server")
 	}
-	if h.NoDelay && r.Socket.Type() == socket.SOCK_STREAM && r.Socket.Family() != socket.AF_UNIX {
-		r.Socket.SetNoDelay(true)
+	if h.NoDelay && r.Socket != nil && r.Socket.Type() == socket.SOCK_STREAM && r.Socket.Family() != socket.AF_UNIX {
+		r.Socket.SetNoDelay(true) // (the event-loop engine sets nothing per connection)
 	}
+	conn := r.Conn
 	if h.Timeout > 0 {
-		r.Socket.SetTimeout(h.Timeout)
+		conn = &opTimeoutConn{Conn: r.Conn, d: h.Timeout}
 	}
 	rsize := h.ReadBufferSize
 	if rsize <= 0 {
 		rsize = 8192
 	}
-	sr := &StreamRequest{Request: r, R: bufio.NewReaderSize(r.Conn, rsize), W: r.Conn}
+	sr := &StreamRequest{Request: r, R: bufio.NewReaderSize(conn, rsize), W: conn}
 	var bw *bufio.Writer
 	if h.WriteBufferSize > 0 {
-		bw = bufio.NewWriterSize(r.Conn, h.WriteBufferSize)
+		bw = bufio.NewWriterSize(conn, h.WriteBufferSize)
 		sr.W = bw
 	}
 	err := h.Func(ctx, sr)
@@ -190,6 +191,23 @@ func (h *StreamHandler) Handle(ctx context.Context, r *Request) error {
 		}
 	}
 	return err
+}
+
+// opTimeoutConn gives each read and write its own deadline, now + d:
+// StreamHandler.Timeout, on any kind of connection.
+type opTimeoutConn struct {
+	net.Conn
+	d time.Duration
+}
+
+func (c *opTimeoutConn) Read(p []byte) (int, error) {
+	c.Conn.SetReadDeadline(time.Now().Add(c.d))
+	return c.Conn.Read(p)
+}
+
+func (c *opTimeoutConn) Write(p []byte) (int, error) {
+	c.Conn.SetWriteDeadline(time.Now().Add(c.d))
+	return c.Conn.Write(p)
 }
 
 // peerGone reports whether err only says the peer went away.

@@ -139,7 +139,8 @@ type Server struct {
 	closing   bool
 	done      chan struct{} // closed when shutdown begins
 	serveDone chan struct{} // closed when Serve's loop has returned
-	inflight  sync.WaitGroup
+	inflight  int        // under mu: requests in flight and engine reservations
+	idle      *sync.Cond // on mu: broadcast when inflight drops to zero
 	active    map[*Request]struct{}
 	unlink    string // Unix socket file to remove on close
 	timed     bool   // any per-operation timeout is set
@@ -498,6 +499,9 @@ func (s *Server) Serve(ctx context.Context) error {
 		}
 		return s.serveChild(ctx, pf)
 	}
+	if d, ok := s.Dispatcher.(*EventLoop); ok && s.typ != socket.SOCK_DGRAM {
+		return s.serveEngine(ctx, d)
+	}
 	stop := context.AfterFunc(ctx, func() { s.Close() })
 	defer stop()
 	if s.ServiceActions != nil {
@@ -771,7 +775,7 @@ func (s *Server) track(r *Request, fromLoop bool) bool {
 	if s.closing && !fromLoop {
 		return false
 	}
-	s.inflight.Add(1)
+	s.inflight++
 	s.active[r] = struct{}{}
 	s.stats.active.Add(1)
 	return true
@@ -785,7 +789,38 @@ func (s *Server) untrack(r *Request) {
 	s.mu.Unlock()
 	if ok {
 		s.stats.active.Add(-1)
-		s.inflight.Done()
+		s.release()
+	}
+}
+
+// reserve counts a request that is about to be tracked: the engine calls
+// it on its loop when it accepts, before the request's goroutine starts,
+// so that Shutdown cannot see zero in between.
+func (s *Server) reserve() {
+	s.mu.Lock()
+	s.inflight++
+	s.mu.Unlock()
+}
+
+// release undoes a track or a reserve.
+func (s *Server) release() {
+	s.mu.Lock()
+	s.inflight--
+	if s.inflight == 0 && s.idle != nil {
+		s.idle.Broadcast()
+	}
+	s.mu.Unlock()
+}
+
+// waitInflight waits until no request is in flight.
+func (s *Server) waitInflight() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.idle == nil {
+		s.idle = sync.NewCond(&s.mu)
+	}
+	for s.inflight > 0 {
+		s.idle.Wait()
 	}
 }
 
@@ -977,8 +1012,8 @@ func (s *Server) waitRequest(ctx context.Context) (*Request, error) {
 // receive returns at once. It reports whether this call began it.
 func (s *Server) beginClose() bool {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closing {
+		s.mu.Unlock()
 		return false
 	}
 	s.closing = true
@@ -986,13 +1021,20 @@ func (s *Server) beginClose() bool {
 		s.done = make(chan struct{})
 	}
 	close(s.done)
-	if s.sock != nil {
+	eng := s.engineLocked()
+	if !eng && s.sock != nil {
 		if s.typ == socket.SOCK_DGRAM {
 			// Keep the socket for in-flight replies; wake the receive.
 			s.sock.SetReadDeadline(time.Unix(1, 0))
 		} else {
 			s.sock.Close()
 		}
+	}
+	s.mu.Unlock()
+	if eng {
+		// The engine watches the listener: it stops and closes it itself.
+		// Outside mu: its loops take mu to count what they accept.
+		s.engineStopAccept()
 	}
 	return true
 }
@@ -1011,8 +1053,11 @@ func (s *Server) forceClose() {
 	s.mu.Unlock()
 	for _, r := range reqs {
 		r.cancel()
-		if r.Socket != nil && r.Socket != s.sock {
+		switch {
+		case r.Socket != nil && r.Socket != s.sock:
 			r.Socket.Close()
+		case r.Socket == nil && r.Conn != nil:
+			r.Conn.Close() // a request on the event-loop engine
 		}
 	}
 }
@@ -1042,8 +1087,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	drained := make(chan struct{})
 	go func() {
+		if _, ok := s.Dispatcher.(*EventLoop); ok {
+			s.waitInflight() // the engine's requests first, then its loops
+			s.engineStop(false)
+		}
 		s.waitServeLoop() // with Synchronous, the loop is running a handler
-		s.inflight.Wait()
+		s.waitInflight()
 		close(drained)
 	}()
 	select {
@@ -1052,6 +1101,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		s.forceClose()
+		s.engineStop(true)
 		s.finalClose()
 		return ctx.Err()
 	}
@@ -1068,9 +1118,10 @@ func (s *Server) Close() error {
 		pf.shutdown(ctx)
 	}
 	s.forceClose()
+	s.engineStop(true)
 	if s.BlockOnClose {
 		s.waitServeLoop()
-		s.inflight.Wait()
+		s.waitInflight()
 	}
 	s.finalClose()
 	return nil
@@ -1082,7 +1133,7 @@ func (s *Server) finalClose() {
 	s.finalOnce.Do(func() {
 		s.closeSocket()
 		if c, ok := s.Dispatcher.(io.Closer); ok {
-			go func() { s.inflight.Wait(); c.Close() }()
+			go func() { s.waitInflight(); c.Close() }()
 		}
 	})
 }

@@ -59,7 +59,12 @@ var dispatchers = []dispatcherCase{
 	{"goroutines", func() ss.Dispatcher { return &ss.Goroutines{} }},
 	{"goroutines-max2", func() ss.Dispatcher { return &ss.Goroutines{MaxConcurrent: 2} }},
 	{"pool4", func() ss.Dispatcher { return ss.WorkerPool(4) }},
+	{"eventloop", func() ss.Dispatcher { return &ss.EventLoop{Loops: 2} }},
 }
+
+// lifecycleDispatchers are the concurrent dispatchers the lifecycle tests
+// run over.
+var lifecycleDispatchers = []dispatcherCase{dispatchers[1], dispatchers[4]}
 
 // echoHandler echoes a stream connection record by record (so that
 // seqpacket keeps its boundaries) or a datagram.
@@ -220,9 +225,15 @@ func TestEchoMatrix(t *testing.T) {
 // TestShutdownImmediately: Shutdown right after Serve starts still stops it
 // (Python issue #2302), with every ordering of the two.
 func TestShutdownImmediately(t *testing.T) {
+	for _, d := range lifecycleDispatchers {
+		t.Run(d.name, func(t *testing.T) { testShutdownImmediately(t, d) })
+	}
+}
+
+func testShutdownImmediately(t *testing.T, d dispatcherCase) {
 	sockettest.LeakCheck(t)
 	for i := 0; i < 50; i++ {
-		srv, err := ss.NewTCPServer("127.0.0.1:0", echoHandler)
+		srv, err := ss.NewTCPServer("127.0.0.1:0", echoHandler, ss.WithDispatcher(d.make()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -241,7 +252,7 @@ func TestShutdownImmediately(t *testing.T) {
 		}
 	}
 	// Shutdown before Serve: Serve returns at once.
-	srv, _ := ss.NewTCPServer("127.0.0.1:0", echoHandler)
+	srv, _ := ss.NewTCPServer("127.0.0.1:0", echoHandler, ss.WithDispatcher(d.make()))
 	srv.Shutdown(context.Background())
 	if err := srv.ServeForever(); !errors.Is(err, ss.ErrServerClosed) {
 		t.Fatalf("Serve after Shutdown = %v", err)
@@ -251,6 +262,12 @@ func TestShutdownImmediately(t *testing.T) {
 // TestShutdownUnderLoad: Shutdown while 200 clients are sending loses no
 // request the server accepted.
 func TestShutdownUnderLoad(t *testing.T) {
+	for _, d := range lifecycleDispatchers {
+		t.Run(d.name, func(t *testing.T) { testShutdownUnderLoad(t, d) })
+	}
+}
+
+func testShutdownUnderLoad(t *testing.T, d dispatcherCase) {
 	sockettest.LeakCheck(t)
 	h := ss.HandlerFunc(func(ctx context.Context, r *ss.Request) error {
 		line := make([]byte, 64)
@@ -262,7 +279,7 @@ func TestShutdownUnderLoad(t *testing.T) {
 		_, err = r.Conn.Write(append([]byte("done "), line[:n]...))
 		return err
 	})
-	srv, err := ss.NewThreadingTCPServer("127.0.0.1:0", h)
+	srv, err := ss.NewTCPServer("127.0.0.1:0", h, ss.WithDispatcher(d.make()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,8 +349,16 @@ func TestShutdownUnderLoad(t *testing.T) {
 // TestBlockOnClose: with BlockOnClose, Close waits for handlers; without,
 // it returns while they run.
 func TestBlockOnClose(t *testing.T) {
-	for _, block := range []bool{true, false} {
-		t.Run(fmt.Sprint(block), func(t *testing.T) {
+	for _, d := range lifecycleDispatchers {
+		for _, block := range []bool{true, false} {
+			t.Run(fmt.Sprint(d.name, "/", block), func(t *testing.T) { testBlockOnClose(t, d, block) })
+		}
+	}
+}
+
+func testBlockOnClose(t *testing.T, d dispatcherCase, block bool) {
+	{
+		{
 			sockettest.LeakCheck(t)
 			var returned atomic.Bool
 			entered := make(chan struct{})
@@ -348,7 +373,7 @@ func TestBlockOnClose(t *testing.T) {
 				returned.Store(true)
 				return nil
 			})
-			srv, err := ss.NewThreadingTCPServer("127.0.0.1:0", h)
+			srv, err := ss.NewTCPServer("127.0.0.1:0", h, ss.WithDispatcher(d.make()))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -366,15 +391,21 @@ func TestBlockOnClose(t *testing.T) {
 					time.Sleep(5 * time.Millisecond)
 				}
 			}
-		})
+		}
 	}
 }
 
 func TestVerifyRequest(t *testing.T) {
+	for _, d := range lifecycleDispatchers {
+		t.Run(d.name, func(t *testing.T) { testVerifyRequest(t, d) })
+	}
+}
+
+func testVerifyRequest(t *testing.T, d dispatcherCase) {
 	sockettest.LeakCheck(t)
 	var handled atomic.Int32
 	h := ss.HandlerFunc(func(ctx context.Context, r *ss.Request) error { handled.Add(1); return nil })
-	srv, err := ss.NewTCPServer("127.0.0.1:0", h)
+	srv, err := ss.NewTCPServer("127.0.0.1:0", h, ss.WithDispatcher(d.make()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -438,6 +469,12 @@ func TestHandleRequest(t *testing.T) {
 // TestPanicRecovered: a panicking handler is logged, and the next request
 // is served.
 func TestPanicRecovered(t *testing.T) {
+	for _, d := range lifecycleDispatchers {
+		t.Run(d.name, func(t *testing.T) { testPanicRecovered(t, d) })
+	}
+}
+
+func testPanicRecovered(t *testing.T, d dispatcherCase) {
 	sockettest.LeakCheck(t)
 	var logs bytes.Buffer
 	var mu sync.Mutex
@@ -448,7 +485,7 @@ func TestPanicRecovered(t *testing.T) {
 		}
 		return echoHandler(ctx, r)
 	})
-	srv, err := ss.NewTCPServer("127.0.0.1:0", h)
+	srv, err := ss.NewTCPServer("127.0.0.1:0", h, ss.WithDispatcher(d.make()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -579,6 +616,12 @@ func TestBindFailureNoLeak(t *testing.T) {
 }
 
 func TestMaxConnections(t *testing.T) {
+	for _, d := range lifecycleDispatchers {
+		t.Run(d.name, func(t *testing.T) { testMaxConnections(t, d) })
+	}
+}
+
+func testMaxConnections(t *testing.T, d dispatcherCase) {
 	sockettest.LeakCheck(t)
 	release := make(chan struct{})
 	h := ss.HandlerFunc(func(ctx context.Context, r *ss.Request) error {
@@ -588,7 +631,7 @@ func TestMaxConnections(t *testing.T) {
 		}
 		return nil
 	})
-	srv, err := ss.NewThreadingTCPServer("127.0.0.1:0", h)
+	srv, err := ss.NewTCPServer("127.0.0.1:0", h, ss.WithDispatcher(d.make()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -610,9 +653,15 @@ func TestMaxConnections(t *testing.T) {
 }
 
 func TestTimeouts(t *testing.T) {
+	for _, d := range lifecycleDispatchers {
+		t.Run(d.name, func(t *testing.T) { testTimeouts(t, d) })
+	}
+}
+
+func testTimeouts(t *testing.T, d dispatcherCase) {
 	sockettest.LeakCheck(t)
 	t.Run("idle", func(t *testing.T) {
-		srv, err := ss.NewThreadingTCPServer("127.0.0.1:0", echoHandler)
+		srv, err := ss.NewTCPServer("127.0.0.1:0", echoHandler, ss.WithDispatcher(d.make()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -640,7 +689,7 @@ func TestTimeouts(t *testing.T) {
 		}
 	})
 	t.Run("request", func(t *testing.T) {
-		srv, err := ss.NewThreadingTCPServer("127.0.0.1:0", echoHandler)
+		srv, err := ss.NewTCPServer("127.0.0.1:0", echoHandler, ss.WithDispatcher(d.make()))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -36,6 +36,7 @@ const (
 	fDirty                   // in loop.dirty: has output to send
 	fAboveLow                // a callback left the output above the low watermark
 	fWritableDue             // queued in loop.writable
+	fReadEOF                 // the peer shut down its side; still open for writing
 )
 
 // Fd returns the connection's descriptor (for socket options; do not read

@@ -162,6 +162,9 @@ func (e *Engine) Serve(listeners ...*socket.Socket) error {
 			e.closeLoops()
 			return fmt.Errorf("eventloop: %d listeners for %d loops: give 1 or %d", len(listeners), len(e.loops), len(e.loops))
 		}
+		if e.noAccept {
+			continue // StopAccept came first
+		}
 		if err := l.addListener(ln, flags, udp); err != nil {
 			e.mu.Unlock()
 			e.closeLoops()
@@ -229,6 +232,41 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// StopAccept stops taking new connections and leaves the open ones alone:
+// for a caller (such as socketserver) that waits for its own requests to
+// finish before calling Shutdown. It returns once no loop will accept
+// again, so every connection accepted before it returned has had its
+// OnOpen. It may be called from a callback.
+func (e *Engine) StopAccept() {
+	stop := func(l *loop) {
+		for _, fd := range l.lnFds {
+			unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, fd, nil)
+		}
+		l.lnFds = nil
+	}
+	e.mu.Lock()
+	e.noAccept = true
+	loops := e.loops
+	e.mu.Unlock()
+	// A loop's goroutine is locked to its thread, so the thread tells
+	// whether the caller is a loop: that one is stopped in place rather
+	// than waited for, which would deadlock.
+	tid := unix.Gettid()
+	var wg sync.WaitGroup
+	for _, l := range loops {
+		if int(l.tid.Load()) == tid {
+			stop(l)
+			continue
+		}
+		wg.Add(1)
+		t := task{fn: func(l *loop) { stop(l); wg.Done() }}
+		if l.submit(t) != nil {
+			wg.Done() // stopped: it accepts nothing
+		}
+	}
+	wg.Wait()
 }
 
 // Close stops the engine at once: listeners and connections are closed
@@ -302,6 +340,7 @@ type loop struct {
 
 	lnFds []int
 	lnUDP bool
+	tid   atomic.Int32 // the thread the loop runs on, while it runs
 
 	mu      sync.Mutex
 	tasks   []task
@@ -473,6 +512,8 @@ func (l *loop) runTasks() {
 func (l *loop) run() (err error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	l.tid.Store(int32(unix.Gettid()))
+	defer l.tid.Store(0)
 	defer func() {
 		l.closeAll()
 	}()
@@ -723,14 +764,21 @@ func (l *loop) read(c *Conn) {
 		l.closeConn(c, os.NewSyscallError("read", err), true)
 		return
 	case n == 0:
-		// The peer closed its side. Offer what is left, then close once the
-		// pending output is out.
+		// The peer closed its side. Offer what is left, then ask the handler
+		// (OnEOF), or close once the pending output is out.
 		if len(c.in) > 0 {
 			l.offer(c, c.in)
 		}
-		if c.flags&fClosed == 0 {
-			l.closeConn(c, nil, false)
+		if c.flags&fClosed != 0 {
+			return
 		}
+		if h, ok := l.e.Handler.(EOFHandler); ok {
+			c.flags |= fReadEOF
+			l.modEvents(c) // stop watching input: level-triggered EOF would repeat
+			l.dispatch(c, func() Action { return h.OnEOF(c) })
+			return
+		}
+		l.closeConn(c, nil, false)
 		return
 	}
 	l.stats.bytesIn.Add(uint64(n))
@@ -862,7 +910,7 @@ func (l *loop) pauseChanged(c *Conn) bool {
 
 func (l *loop) modEvents(c *Conn) {
 	var ev uint32
-	if c.flags&(fOverHigh|fPaused|fClosing) == 0 {
+	if c.flags&(fOverHigh|fPaused|fClosing|fReadEOF) == 0 {
 		ev |= unix.EPOLLIN | unix.EPOLLRDHUP
 	}
 	if c.flags&fWantOut != 0 {

@@ -374,3 +374,64 @@ func TestOnTick(t *testing.T) {
 		t.Fatalf("OnTick ran %d times in 150ms at 10ms", n)
 	}
 }
+
+// stopper calls StopAccept from inside a callback when it reads "stop".
+type stopper struct {
+	echo
+	e *eventloop.Engine
+}
+
+func (s *stopper) OnData(c *eventloop.Conn) eventloop.Action {
+	if string(c.Peek(-1)) == "stop" {
+		c.Discard(-1)
+		s.e.StopAccept() // on a loop: must not wait for itself
+		c.Write([]byte("stopped"))
+		return eventloop.None
+	}
+	return s.echo.OnData(c)
+}
+
+// TestStopAccept: StopAccept called from a callback returns, open
+// connections keep being served, and new ones are not taken.
+func TestStopAccept(t *testing.T) {
+	sockettest.LeakCheck(t)
+	h := &stopper{}
+	e := &eventloop.Engine{Handler: h, Loops: 2}
+	h.e = e
+	addr, _ := start(t, e, "tcp", "127.0.0.1:0")
+	a, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	a.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := a.Write([]byte("stop")); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 7)
+	if _, err := io.ReadFull(a, got); err != nil || string(got) != "stopped" {
+		t.Fatalf("reply %q, %v", got, err)
+	}
+	if _, err := a.Write([]byte("still here")); err != nil {
+		t.Fatal(err)
+	}
+	got = make([]byte, 10)
+	if _, err := io.ReadFull(a, got); err != nil || string(got) != "still here" {
+		t.Fatalf("echo after StopAccept %q, %v", got, err)
+	}
+	before := e.Stats().Accepted
+	// The listener is still open (the kernel may complete the handshake),
+	// but no loop takes the connection: nothing is echoed.
+	b, err := net.Dial("tcp", addr)
+	if err == nil {
+		defer b.Close()
+		b.Write([]byte("x"))
+		b.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		if n, _ := b.Read(make([]byte, 1)); n != 0 {
+			t.Fatal("a connection was served after StopAccept")
+		}
+	}
+	if e.Stats().Accepted != before {
+		t.Fatalf("accepted %d after StopAccept", e.Stats().Accepted-before)
+	}
+}

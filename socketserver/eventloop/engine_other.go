@@ -25,6 +25,9 @@ func (e *Engine) Serve(listeners ...*socket.Socket) error { return errors.ErrUns
 // Shutdown does nothing on this platform.
 func (e *Engine) Shutdown(ctx context.Context) error { return nil }
 
+// StopAccept does nothing on this platform.
+func (e *Engine) StopAccept() {}
+
 // Close does nothing on this platform.
 func (e *Engine) Close() error { return nil }
 

@@ -41,6 +41,14 @@ type Writabler interface {
 	OnWritable(c *Conn) Action
 }
 
+// EOFHandler is a Handler that wants to know when the peer shuts down its
+// sending side (half-close). Returning None keeps the connection open for
+// writing until the handler closes it; without this method the engine
+// closes the connection, once its pending output is sent.
+type EOFHandler interface {
+	OnEOF(c *Conn) Action
+}
+
 // Ticker is a Handler with a periodic task. OnTick runs on loop 0 at the
 // interval it returns (0 stops the ticker); the first call comes
 // TickInterval after the engine starts.
@@ -119,6 +127,7 @@ type Engine struct {
 	loops     []*loop
 	listeners []*socket.Socket
 	started   bool
+	noAccept  bool // StopAccept was called
 	closing   atomic.Bool
 	done      chan struct{}
 	stats     engineStats

@@ -73,6 +73,17 @@ func (h *blockingHandler) OnData(c *Conn) Action {
 	return None
 }
 
+// OnEOF keeps the connection open for the goroutine's writes: a peer that
+// shut down its side is waiting for the answer.
+func (h *blockingHandler) OnEOF(c *Conn) Action {
+	nc := c.Context().(*NetConn)
+	nc.mu.Lock()
+	nc.eof = true
+	nc.cond.Broadcast()
+	nc.mu.Unlock()
+	return None
+}
+
 func (h *blockingHandler) OnWritable(c *Conn) Action {
 	c.Context().(*NetConn).broadcast()
 	return None
