@@ -85,7 +85,6 @@ func (s *Server) engineRequest(ctx context.Context, nc net.Conn) {
 	nc.Close()
 }
 
-
 // reserving counts a connection in flight on the loop that accepts it,
 // before its goroutine starts, so that Shutdown, which stops the engine
 // accepting and then waits for the requests in flight, cannot see zero

@@ -139,8 +139,8 @@ type Server struct {
 	closing   bool
 	done      chan struct{} // closed when shutdown begins
 	serveDone chan struct{} // closed when Serve's loop has returned
-	inflight  int        // under mu: requests in flight and engine reservations
-	idle      *sync.Cond // on mu: broadcast when inflight drops to zero
+	inflight  int           // under mu: requests in flight and engine reservations
+	idle      *sync.Cond    // on mu: broadcast when inflight drops to zero
 	active    map[*Request]struct{}
 	unlink    string // Unix socket file to remove on close
 	timed     bool   // any per-operation timeout is set
