@@ -26,7 +26,7 @@ type Config struct {
 	Depth    int           // messages in flight per connection
 	Duration time.Duration // measured time
 	Warmup   time.Duration // unmeasured time first
-	Count    int64         // stop after this many messages instead (Duration is ignored)
+	Count    int64         // stop after this many messages, or at Duration if that is set and comes first
 	SrcIPs   int           // spread connections over this many 127.0.0.x source addresses
 }
 

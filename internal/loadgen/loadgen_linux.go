@@ -185,8 +185,10 @@ func run(conns []*conn, size, depth int, warm, dur time.Duration, count int64) (
 	start := time.Now()
 	measureFrom := start.Add(warm)
 	end := measureFrom.Add(dur)
-	if count > 0 {
+	if count > 0 && dur <= 0 {
 		end = start.Add(24 * time.Hour)
+	} else if count > 0 {
+		end = start.Add(dur) // a cap: from the start, with no warm-up
 	}
 	var msgs, total uint64
 	stopping := false

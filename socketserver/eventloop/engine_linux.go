@@ -652,7 +652,10 @@ func callTick(l *loop) (next time.Duration, act Action) {
 // accept takes the pending connections of listener fd.
 func (l *loop) accept(fd int) {
 	for i := 0; i < 256 && !l.shutting; i++ {
-		nfd, _, err := unix.Accept4(fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		// No address: unix.Accept4 would allocate one a connection, and
+		// RemoteAddr asks the kernel when it is wanted.
+		r, _, e := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(fd), 0, 0, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
+		nfd, err := int(r), errnoErr(e)
 		if err != nil {
 			switch err {
 			case unix.EAGAIN, unix.ECONNABORTED, unix.EINTR:
@@ -1032,5 +1035,12 @@ func (l *loop) yield() {
 		return
 	}
 	l.lastYield = now
+	// Unlocked for the yield: a locked goroutine's Gosched hands the
+	// thread to another M and back (four futex calls); an unlocked one
+	// just goes round the run queue, and with nothing else to run comes
+	// back to the same thread.
+	runtime.UnlockOSThread()
 	runtime.Gosched()
+	runtime.LockOSThread()
+	l.tid.Store(int32(unix.Gettid()))
 }

@@ -12,60 +12,17 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"flag"
 	"fmt"
-	"net"
+	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"runtime"
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
-
-// A server is how to start one echo server on a port.
-type server struct {
-	name  string
-	about string
-	cmd   func(bin string, port int) []string
-}
-
-var servers = []server{
-	{"sock-goroutines", "socketserver, Goroutines dispatcher (sock serve echo --dispatcher goroutines)", func(bin string, port int) []string {
-		return []string{bin + "/sock", "serve", "echo", "--dispatcher", "goroutines", "--addr", fmt.Sprintf("127.0.0.1:%d", port)}
-	}},
-	{"sock-loop", "the event-loop engine, 1 loop (sock serve echo --engine loop --loops 1)", func(bin string, port int) []string {
-		return []string{bin + "/sock", "serve", "echo", "--engine", "loop", "--loops", "1", "--addr", fmt.Sprintf("127.0.0.1:%d", port)}
-	}},
-	{"stdlib", "net.Listener, a goroutine per connection, io.Copy", func(bin string, port int) []string {
-		return []string{bin + "/echoserver", "-impl", "stdlib", "-addr", fmt.Sprintf("127.0.0.1:%d", port)}
-	}},
-	{"stdlib-rw", "net.Listener, a goroutine per connection, read/write loop", func(bin string, port int) []string {
-		return []string{bin + "/echoserver", "-impl", "stdlib-rw", "-addr", fmt.Sprintf("127.0.0.1:%d", port)}
-	}},
-	{"gnet", "gnet v2.9.7, OnTraffic: Next(-1), Write", peer("gnet")},
-	{"nbio", "nbio v1.6.8, OnData: Write", peer("nbio")},
-	{"netpoll", "netpoll v0.7.2, OnRequest: Next, Malloc, Flush", peer("netpoll")},
-	{"evio", "evio v1.0.8, Data returns its input", peer("evio")},
-	{"python", "Python socketserver.ThreadingTCPServer, recv/sendall (bench/python/echo_server.py)", func(bin string, port int) []string {
-		return []string{"python3", bin + "/../python/echo_server.py", "127.0.0.1", strconv.Itoa(port)}
-	}},
-	{"c-epoll", "C, one thread, level-triggered epoll, one read and one write per event (bench/c/epoll_echo.c, gcc -O2)", func(bin string, port int) []string {
-		return []string{bin + "/epoll_echo", "127.0.0.1", strconv.Itoa(port)}
-	}},
-}
-
-// peer is the command for a peer framework's server in echoserver.
-func peer(impl string) func(bin string, port int) []string {
-	return func(bin string, port int) []string {
-		return []string{bin + "/echoserver", "-impl", impl, "-addr", fmt.Sprintf("127.0.0.1:%d", port)}
-	}
-}
 
 type cell struct {
 	conns, size, depth int
@@ -98,6 +55,7 @@ func parseCell(s string) (cell, error) {
 }
 
 type result struct {
+	Msgs     int64   `json:"msgs"`
 	MsgsPerS float64 `json:"msgs_per_s"`
 	MBPerS   float64 `json:"mb_per_s"`
 	P50us    float64 `json:"p50_us"`
@@ -108,17 +66,26 @@ type result struct {
 }
 
 func main() {
-	bin := flag.String("bin", "bin", "directory with sock, echoserver and echoload")
-	names := flag.String("servers", "sock-goroutines,stdlib", "servers to compare, the first being ours")
-	cellsFlag := flag.String("cells", "1x64,64x64,1000x64", "matrix cells CONNSxSIZE[xDEPTH]")
-	rounds := flag.Int("rounds", 3, "rounds")
-	dur := flag.Duration("d", 3*time.Second, "measured time per run")
-	ref := flag.String("ref", "", "server the ratio column divides by (default: the second one)")
-	rawOut := flag.String("raw", "", "also write every run as JSON lines to this file")
-	flag.Parse()
+	args := os.Args[1:]
+	sub := "echo"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		sub, args = args[0], args[1:]
+	}
+	switch sub {
+	case "echo":
+		echoMain(args)
+	case "all":
+		allMain(args)
+	default:
+		fmt.Fprintf(os.Stderr, "benchrun: unknown command %q (echo, all)\n", sub)
+		os.Exit(2)
+	}
+}
 
+// selectServers looks up servers by name.
+func selectServers(names string) ([]server, error) {
 	var sel []server
-	for _, n := range strings.Split(*names, ",") {
+	for _, n := range strings.Split(names, ",") {
 		found := false
 		for _, s := range servers {
 			if s.name == n {
@@ -126,41 +93,82 @@ func main() {
 			}
 		}
 		if !found {
-			fmt.Fprintf(os.Stderr, "benchrun: unknown server %q\n", n)
-			os.Exit(2)
+			return nil, fmt.Errorf("unknown server %q", n)
 		}
 	}
+	return sel, nil
+}
+
+func parseCells(list string) ([]cell, error) {
 	var cells []cell
-	for _, c := range strings.Split(*cellsFlag, ",") {
+	for _, c := range strings.Split(list, ",") {
 		cl, err := parseCell(c)
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "benchrun:", err)
-			os.Exit(2)
+			return nil, err
 		}
 		cells = append(cells, cl)
+	}
+	return cells, nil
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "benchrun:", err)
+	os.Exit(1)
+}
+
+// echoMain compares servers over a matrix and prints markdown tables.
+func echoMain(args []string) {
+	fs := flag.NewFlagSet("echo", flag.ExitOnError)
+	bin := fs.String("bin", "bin", "directory with sock, echoserver, echoload and epoll_echo")
+	names := fs.String("servers", "sock-goroutines,stdlib", "servers to compare, the first being ours")
+	cellsFlag := fs.String("cells", "1x64,64x64,1000x64", "matrix cells CONNSxSIZE[xDEPTH]")
+	rounds := fs.Int("rounds", 3, "rounds")
+	dur := fs.Duration("d", 3*time.Second, "measured time per run")
+	ref := fs.String("ref", "", "server the ratio column divides by (default: the second one)")
+	rawOut := fs.String("raw", "", "also write every run as JSON lines to this file")
+	fs.Parse(args)
+	sel, err := selectServers(*names)
+	if err != nil {
+		fatal(err)
+	}
+	cells, err := parseCells(*cellsFlag)
+	if err != nil {
+		fatal(err)
 	}
 	if *ref == "" && len(sel) > 1 {
 		*ref = sel[1].name
 	}
+	start := time.Now()
+	results, err := runMatrix(*bin, sel, cells, *rounds, *dur, *rawOut)
+	if err != nil {
+		fatal(err)
+	}
+	printTables(os.Stdout, sel, cells, results, *ref, *rounds, *dur, time.Since(start))
+}
+
+// matrix holds every run: server -> cell -> one result per round.
+type matrix map[string]map[cell][]result
+
+// runMatrix runs every server on every cell, rounds times, rotating the
+// order of the servers from round to round.
+func runMatrix(bin string, sel []server, cells []cell, rounds int, dur time.Duration, rawOut string) (matrix, error) {
 	var raw *os.File
-	if *rawOut != "" {
+	if rawOut != "" {
 		var err error
-		if raw, err = os.Create(*rawOut); err != nil {
-			fmt.Fprintln(os.Stderr, "benchrun:", err)
-			os.Exit(1)
+		if raw, err = os.Create(rawOut); err != nil {
+			return nil, err
 		}
 		defer raw.Close()
 	}
-	results := map[string]map[cell][]result{}
+	results := matrix{}
 	for _, s := range sel {
 		results[s.name] = map[cell][]result{}
 	}
-	start := time.Now()
-	for r := 0; r < *rounds; r++ {
+	for r := 0; r < rounds; r++ {
 		for _, c := range cells {
 			for i := range sel {
 				s := sel[(i+r)%len(sel)] // rotate the order each round
-				res, err := runOne(*bin, s, c, *dur)
+				res, err := runOne(bin, s, c, dur)
 				if err != nil {
 					fmt.Fprintf(os.Stderr, "benchrun: round %d %s %v: %v\n", r+1, s.name, c, err)
 					res.Errors++
@@ -173,69 +181,18 @@ func main() {
 			}
 		}
 	}
-	printTables(sel, cells, results, *ref, *rounds, *dur, time.Since(start))
+	return results, nil
 }
 
 // runOne starts server s, runs echoload for cell c, and stops the server.
 func runOne(bin string, s server, c cell, dur time.Duration) (result, error) {
-	port, err := freePort()
+	p, err := launch(bin, s)
 	if err != nil {
 		return result{}, err
 	}
-	args := append([]string{"-c", "0"}, s.cmd(bin, port)...)
-	srv := exec.Command("taskset", args...)
-	srv.Stdout, srv.Stderr = nil, nil
-	srv.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := srv.Start(); err != nil {
-		return result{}, err
-	}
-	defer func() {
-		syscall.Kill(-srv.Process.Pid, syscall.SIGKILL) // the whole group: prefork children too
-		srv.Wait()
-	}()
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	if err := waitListening(addr, 10*time.Second); err != nil {
-		return result{}, fmt.Errorf("%s did not start: %v", s.name, err)
-	}
-	load := exec.Command("taskset", "-c", "1", filepath.Join(bin, "echoload"), "-addr", addr,
-		"-c", strconv.Itoa(c.conns), "-s", strconv.Itoa(c.size), "-P", strconv.Itoa(c.depth),
-		"-d", dur.String(), "-json")
-	var out, errb bytes.Buffer
-	load.Stdout, load.Stderr = &out, &errb
-	lerr := load.Run()
-	var res result
-	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
-		return res, fmt.Errorf("echoload: %v %s", lerr, errb.String())
-	}
-	if lerr != nil {
-		return res, fmt.Errorf("echoload: %v %s", lerr, strings.TrimSpace(errb.String()))
-	}
-	return res, nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func waitListening(addr string, d time.Duration) error {
-	deadline := time.Now().Add(d)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			time.Sleep(50 * time.Millisecond) // let the server settle after the probe
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	defer p.stop()
+	return load(bin, "-addr", p.addr, "-c", strconv.Itoa(c.conns), "-s", strconv.Itoa(c.size),
+		"-P", strconv.Itoa(c.depth), "-d", dur.String())
 }
 
 func median(xs []float64) float64 {
@@ -260,39 +217,39 @@ func field(rs []result, f func(result) float64) float64 {
 	return median(xs)
 }
 
-func printTables(sel []server, cells []cell, results map[string]map[cell][]result, ref string, rounds int, dur, took time.Duration) {
+func printTables(w io.Writer, sel []server, cells []cell, results matrix, ref string, rounds int, dur, took time.Duration) {
 	host, _ := os.Hostname()
-	fmt.Printf("Measured %s on %s (%d CPUs, %s, %s), in %v: servers on CPU 0, echoload on CPU 1, %d interleaved rounds of %v per run, medians.\n\n",
+	fmt.Fprintf(w, "Measured %s on %s (%d CPUs, %s, %s), in %v: servers on CPU 0, echoload on CPU 1, %d interleaved rounds of %v per run, medians.\n\n",
 		time.Now().UTC().Format("2006-01-02"), host, runtime.NumCPU(), runtime.GOOS, cpuModel(), took.Round(time.Second), rounds, dur)
-	fmt.Printf("Command: `cd bench && go run ./cmd/benchrun %s`\n\n", strings.Join(os.Args[1:], " "))
-	fmt.Print("| cell |")
+	fmt.Fprintf(w, "Command: `cd bench && go run ./cmd/benchrun %s`\n\n", strings.Join(os.Args[1:], " "))
+	fmt.Fprint(w, "| cell |")
 	for _, s := range sel {
-		fmt.Printf(" %s msgs/s |", s.name)
+		fmt.Fprintf(w, " %s msgs/s |", s.name)
 	}
 	if ref != "" {
-		fmt.Printf(" %s ÷ %s, median of rounds (range) |", sel[0].name, ref)
+		fmt.Fprintf(w, " %s ÷ %s, median of rounds (range) |", sel[0].name, ref)
 	}
-	fmt.Print(" p99 µs (")
+	fmt.Fprint(w, " p99 µs (")
 	for i, s := range sel {
 		if i > 0 {
-			fmt.Print(", ")
+			fmt.Fprint(w, ", ")
 		}
-		fmt.Print(s.name)
+		fmt.Fprint(w, s.name)
 	}
-	fmt.Println(") | errors |")
-	fmt.Print("|---|")
+	fmt.Fprintln(w, ") | errors |")
+	fmt.Fprint(w, "|---|")
 	for range sel {
-		fmt.Print("---:|")
+		fmt.Fprint(w, "---:|")
 	}
 	if ref != "" {
-		fmt.Print("---:|")
+		fmt.Fprint(w, "---:|")
 	}
-	fmt.Println("---|---:|")
+	fmt.Fprintln(w, "---|---:|")
 	for _, c := range cells {
-		fmt.Printf("| %v |", c)
+		fmt.Fprintf(w, "| %v |", c)
 		errs := 0
 		for _, s := range sel {
-			fmt.Printf(" %.0f |", field(results[s.name][c], func(r result) float64 { return r.MsgsPerS }))
+			fmt.Fprintf(w, " %.0f |", field(results[s.name][c], func(r result) float64 { return r.MsgsPerS }))
 			for _, r := range results[s.name][c] {
 				errs += r.Errors
 			}
@@ -309,20 +266,20 @@ func printTables(sel []server, cells []cell, results map[string]map[cell][]resul
 			}
 			if len(ratios) > 0 {
 				sort.Float64s(ratios)
-				fmt.Printf(" %.2f× (%.2f-%.2f) |", median(ratios), ratios[0], ratios[len(ratios)-1])
+				fmt.Fprintf(w, " %.2f× (%.2f-%.2f) |", median(ratios), ratios[0], ratios[len(ratios)-1])
 			} else {
-				fmt.Print(" - |")
+				fmt.Fprint(w, " - |")
 			}
 		}
 		var p99s []string
 		for _, s := range sel {
 			p99s = append(p99s, fmt.Sprintf("%.0f", field(results[s.name][c], func(r result) float64 { return r.P99us })))
 		}
-		fmt.Printf(" %s | %d |\n", strings.Join(p99s, ", "), errs)
+		fmt.Fprintf(w, " %s | %d |\n", strings.Join(p99s, ", "), errs)
 	}
-	fmt.Println()
+	fmt.Fprintln(w)
 	for _, s := range sel {
-		fmt.Printf("- `%s`: %s\n", s.name, s.about)
+		fmt.Fprintf(w, "- `%s`: %s\n", s.name, s.about)
 	}
 }
 

@@ -23,7 +23,7 @@ func main() {
 	flag.IntVar(&cfg.Depth, "P", 1, "messages in flight per connection")
 	flag.DurationVar(&cfg.Duration, "d", 5*time.Second, "measured duration")
 	flag.DurationVar(&cfg.Warmup, "warmup", 500*time.Millisecond, "unmeasured time before the measurement")
-	flag.Int64Var(&cfg.Count, "n", 0, "stop after this many messages in all (instead of -d; for syscall counting)")
+	flag.Int64Var(&cfg.Count, "n", 0, "stop after this many messages in all, or at -d if that comes first (for syscall counting)")
 	flag.IntVar(&cfg.SrcIPs, "src-ips", 0, "spread connections over this many 127.0.0.x source addresses (for more than 28k)")
 	hold := flag.Duration("hold", 0, "connect, send nothing and hold the connections this long (idle-memory runs)")
 	asJSON := flag.Bool("json", false, "print the result as JSON")

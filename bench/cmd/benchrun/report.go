@@ -1,0 +1,309 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+)
+
+func yesNo(ok bool) string {
+	if ok {
+		return "**met**"
+	}
+	return "**missed**"
+}
+
+func rangeStr(rs []float64) string {
+	if len(rs) == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f× (%.2f–%.2f)", median(rs), rs[0], rs[len(rs)-1])
+}
+
+// writeReport writes the suite's markdown: the targets first, then every
+// figure they come from.
+func writeReport(w io.Writer, su *suite) {
+	fmt.Fprintf(w, "## The event-loop engine against gnet, nbio, netpoll, evio, the stdlib, Python and C\n\n")
+	fmt.Fprintf(w, "Measured %s on %s: %s, 2 CPUs, Linux %s, %s; %d rounds of %v a run; took %v.\n",
+		su.Date, su.Host, su.CPU, su.Kernel, su.GoVersion, su.Rounds, su.Dur, su.Took)
+	fmt.Fprintf(w, "Command: `%s`. Every server runs pinned to CPU 0 and every load generator\n", strings.TrimSpace(su.Command))
+	fmt.Fprintf(w, "(echoload, wrk) to CPU 1; a server is started fresh for every run; servers are\n")
+	fmt.Fprintf(w, "interleaved within a round, in an order that rotates between rounds; figures are medians\n")
+	fmt.Fprintf(w, "and ratios are medians of per-round ratios, with their range.\n\n")
+	writeTargets(w, su)
+	if su.Echo != nil {
+		writeEcho(w, su)
+	}
+	if su.Syscalls != nil {
+		writeSyscalls(w, su)
+	}
+	if su.Idle != nil {
+		writeIdle(w, su)
+	}
+	if su.Slow != nil {
+		writeSlow(w, su)
+	}
+	if su.HTTP != nil {
+		writeHTTP(w, su)
+	}
+}
+
+func writeTargets(w io.Writer, su *suite) {
+	fmt.Fprintf(w, "### Targets\n\n| target | measured | |\n|---|---|---|\n")
+	if su.Echo != nil {
+		worst, worstCell, all := 1e9, "", true
+		var cRatios []float64
+		p99ok, p99worst := true, ""
+		for _, c := range su.Cells {
+			rs, _ := bestPeerRatios(su.Echo, c)
+			if m := median(rs); len(rs) > 0 && m < worst {
+				worst, worstCell = m, c.String()
+			}
+			if len(rs) == 0 || median(rs) < 1.0 {
+				all = false
+			}
+			if cr := roundRatios(su.Echo[ours][c], su.Echo[cFloor][c]); len(cr) > 0 {
+				cRatios = append(cRatios, median(cr))
+			}
+			op := field(su.Echo[ours][c], func(r result) float64 { return r.P99us })
+			gp := field(su.Echo["gnet"][c], func(r result) float64 { return r.P99us })
+			if op > gp {
+				p99ok = false
+				p99worst += fmt.Sprintf("%s: %.0f vs %.0f µs; ", c, op, gp)
+			}
+		}
+		fmt.Fprintf(w, "| engine ÷ best Go peer ≥ 1.00× in every echo cell | lowest %.2f× (%s) | %s |\n", worst, worstCell, yesNo(all))
+		g := geomean(cRatios)
+		fmt.Fprintf(w, "| geomean of engine ÷ C epoll floor over the matrix ≥ 1.00× | %.2f× | %s |\n", g, yesNo(g >= 1.0))
+		p99 := "no worse in any cell"
+		if !p99ok {
+			p99 = "worse in " + strings.TrimSuffix(p99worst, "; ")
+		}
+		fmt.Fprintf(w, "| p99 no worse than gnet's | %s | %s |\n", p99, yesNo(p99ok))
+	}
+	if su.Syscalls != nil {
+		ok, parts := true, []string{}
+		for i, sc := range syscallCells {
+			o, c := su.Syscalls[ours], su.Syscalls[cFloor]
+			if i < len(o) && i < len(c) {
+				parts = append(parts, fmt.Sprintf("%v: %.2f vs %.2f", sc.cell, o[i].PerMsg(), c[i].PerMsg()))
+				if o[i].PerMsg() > c[i].PerMsg() || o[i].Total == 0 {
+					ok = false
+				}
+			}
+		}
+		fmt.Fprintf(w, "| system calls a message ≤ the C floor's | %s | %s |\n", strings.Join(parts, "; "), yesNo(ok))
+	}
+	if su.Idle != nil {
+		r, ok := su.Idle[ours]
+		fmt.Fprintf(w, "| idle memory ≤ 0.25 kB a connection at %d connections | %.3f kB | %s |\n", idleConns, r.PerConnKB, yesNo(ok && r.PerConnKB <= 0.25))
+	}
+	if su.Slow != nil {
+		r, ok := su.Slow[ours]
+		keep := 0.0
+		if r.BaselineMsgs > 0 {
+			keep = r.DuringMsgs / r.BaselineMsgs
+		}
+		met := ok && r.PeakKB < slowBound && keep >= 0.9
+		fmt.Fprintf(w, "| slow reader: RSS under %d MB, the other clients keep ≥ 0.9× their throughput | peak RSS %.1f MB, others at %.2f× | %s |\n",
+			slowBound>>10, float64(r.PeakKB)/1024, keep, yesNo(met))
+	}
+	fmt.Fprintln(w)
+}
+
+func writeEcho(w io.Writer, su *suite) {
+	fmt.Fprintf(w, "### Echo: messages a second\n\n")
+	fmt.Fprintf(w, "echoload keeps DEPTH messages in flight on each connection and checks every byte that comes back. ")
+	fmt.Fprintf(w, "Columns are servers; the last two are the engine (`%s`) divided by the fastest Go peer of each round (%s) and by the C floor.\n\n", ours, strings.ReplaceAll(goPeers, ",", ", "))
+	fmt.Fprint(w, "| cell |")
+	for _, s := range su.Servers {
+		fmt.Fprintf(w, " %s |", s)
+	}
+	fmt.Fprint(w, " engine ÷ best Go peer | engine ÷ C |\n|---|")
+	for range su.Servers {
+		fmt.Fprint(w, "---:|")
+	}
+	fmt.Fprint(w, "---:|---:|\n")
+	errs := 0
+	for _, c := range su.Cells {
+		fmt.Fprintf(w, "| %v |", c)
+		for _, s := range su.Servers {
+			fmt.Fprintf(w, " %.0f |", field(su.Echo[s][c], func(r result) float64 { return r.MsgsPerS }))
+			for _, r := range su.Echo[s][c] {
+				errs += r.Errors
+			}
+		}
+		rs, best := bestPeerRatios(su.Echo, c)
+		fmt.Fprintf(w, " %s vs %s | %s |\n", rangeStr(rs), best, rangeStr(roundRatios(su.Echo[ours][c], su.Echo[cFloor][c])))
+	}
+	fmt.Fprintf(w, "\nRuns with an error (a byte that came back wrong, a reset, a timeout): %d.\n\n", errs)
+	fmt.Fprintf(w, "p99 latency (µs), send to last byte back:\n\n| cell |")
+	for _, s := range su.Servers {
+		fmt.Fprintf(w, " %s |", s)
+	}
+	fmt.Fprint(w, "\n|---|")
+	for range su.Servers {
+		fmt.Fprint(w, "---:|")
+	}
+	fmt.Fprintln(w)
+	for _, c := range su.Cells {
+		fmt.Fprintf(w, "| %v |", c)
+		for _, s := range su.Servers {
+			fmt.Fprintf(w, " %.0f |", field(su.Echo[s][c], func(r result) float64 { return r.P99us }))
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w)
+	for _, s := range su.Servers {
+		for _, sv := range servers {
+			if sv.name == s {
+				fmt.Fprintf(w, "- `%s`: %s\n", s, sv.about)
+			}
+		}
+	}
+	fmt.Fprintln(w)
+}
+
+func writeSyscalls(w io.Writer, su *suite) {
+	fmt.Fprintf(w, "### System calls a message\n\n")
+	fmt.Fprintf(w, "`strace -c -f` attached to every thread of the server while echoload sends a fixed number of messages; ")
+	fmt.Fprintf(w, "everything the process does in that time counts, the Go runtime's own threads included. strace slows the server, ")
+	fmt.Fprintf(w, "which changes how many messages one event carries, so compare columns, not these with the rates above.\n\n| server |")
+	for _, sc := range syscallCells {
+		fmt.Fprintf(w, " %v (%d msgs) |", sc.cell, sc.n)
+	}
+	fmt.Fprint(w, " the calls, for the first cell |\n|---|")
+	for range syscallCells {
+		fmt.Fprint(w, "---:|")
+	}
+	fmt.Fprint(w, "---|\n")
+	for _, s := range su.Servers {
+		r, ok := su.Syscalls[s]
+		if !ok {
+			continue
+		}
+		fmt.Fprintf(w, "| %s |", s)
+		for i := range syscallCells {
+			if i < len(r) && r[i].Total > 0 {
+				fmt.Fprintf(w, " %.2f |", r[i].PerMsg())
+			} else {
+				fmt.Fprint(w, " - |")
+			}
+		}
+		fmt.Fprintf(w, " %s |\n", topCalls(r))
+	}
+	fmt.Fprintln(w)
+}
+
+// topCalls lists the commonest calls of the first cell, per message.
+func topCalls(r []syscallCount) string {
+	if len(r) == 0 || r[0].Msgs == 0 {
+		return ""
+	}
+	type kv struct {
+		k string
+		v int64
+	}
+	var kvs []kv
+	for k, v := range r[0].ByName {
+		kvs = append(kvs, kv{k, v})
+	}
+	sort.Slice(kvs, func(i, j int) bool { return kvs[i].v > kvs[j].v })
+	var parts []string
+	for i, e := range kvs {
+		if i == 5 || float64(e.v)/float64(r[0].Msgs) < 0.01 {
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%s %.2f", e.k, float64(e.v)/float64(r[0].Msgs)))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func writeIdle(w io.Writer, su *suite) {
+	fmt.Fprintf(w, "### Idle memory\n\n")
+	fmt.Fprintf(w, "%d connections that send nothing, from 8 source addresses (127.0.0.1–8); the server's RSS (user space: ", idleConns)
+	fmt.Fprintf(w, "the kernel's socket memory is not in it) once it holds them all and has settled for 2 s, minus its RSS before.\n\n")
+	fmt.Fprintf(w, "| server | RSS before (MB) | RSS with %d idle (MB) | kB a connection |\n|---|---:|---:|---:|\n", idleConns)
+	for _, s := range su.Servers {
+		if r, ok := su.Idle[s]; ok {
+			fmt.Fprintf(w, "| %s | %.1f | %.1f | %.3f |\n", s, float64(r.BeforeKB)/1024, float64(r.AfterKB)/1024, r.PerConnKB)
+		}
+	}
+	fmt.Fprintln(w)
+}
+
+func writeSlow(w io.Writer, su *suite) {
+	fmt.Fprintf(w, "### A client that does not read\n\n")
+	fmt.Fprintf(w, "One client sends up to 1 GiB to be echoed and reads nothing, so the server has 1 GiB to push to a client that does not take it, ")
+	fmt.Fprintf(w, "while 64 other clients echo 64-byte messages. The slow client stops when it has sent 1 GiB or the server has taken nothing for 2 s. ")
+	fmt.Fprintf(w, "Peak RSS is VmHWM, reset when the slow client starts.\n\n")
+	fmt.Fprintf(w, "| server | slow client got in (MB) | server RSS before → peak (MB) | others alone (msgs/s) | others beside it (msgs/s) | ratio |\n|---|---:|---:|---:|---:|---:|\n")
+	for _, s := range strings.Split(suiteSlow, ",") {
+		if r, ok := su.Slow[s]; ok {
+			ratio := 0.0
+			if r.BaselineMsgs > 0 {
+				ratio = r.DuringMsgs / r.BaselineMsgs
+			}
+			fmt.Fprintf(w, "| %s | %.1f | %.1f → %.1f | %.0f | %.0f | %.2f× |\n", s, r.OfferedMB,
+				float64(r.RSSBeforeKB)/1024, float64(r.PeakKB)/1024, r.BaselineMsgs, r.DuringMsgs, ratio)
+		}
+	}
+	fmt.Fprintln(w)
+}
+
+func writeHTTP(w io.Writer, su *suite) {
+	fmt.Fprintf(w, "### HTTP plaintext\n\n")
+	fmt.Fprintf(w, "TechEmpower's plaintext test: `GET /plaintext` answered with a 13-byte \"Hello, World!\" and a Date header, driven by wrk (one thread, pinned to CPU 1; `bench/wrk/pipeline.lua` sends 16 requests at a time; wrk does not time pipelined requests, hence no p99 there).\n\n")
+	fmt.Fprint(w, "| cell |")
+	for _, s := range httpServers {
+		fmt.Fprintf(w, " %s req/s |", s.name)
+	}
+	fmt.Fprint(w, " sock-http ÷ gnet-http | p99 µs (")
+	for i, s := range httpServers {
+		if i > 0 {
+			fmt.Fprint(w, ", ")
+		}
+		fmt.Fprint(w, s.name)
+	}
+	fmt.Fprint(w, ") | errors |\n|---|")
+	for range httpServers {
+		fmt.Fprint(w, "---:|")
+	}
+	fmt.Fprint(w, "---:|---|---:|\n")
+	for ci, c := range httpCells {
+		fmt.Fprintf(w, "| %v |", c)
+		errs := 0
+		var p99s []string
+		for _, s := range httpServers {
+			rs := su.HTTP[s.name][ci]
+			var xs, ps []float64
+			for _, r := range rs {
+				errs += r.Errors
+				if r.Errors == 0 {
+					xs, ps = append(xs, r.ReqPerS), append(ps, r.P99us)
+				}
+			}
+			fmt.Fprintf(w, " %.0f |", median(xs))
+			if p := median(ps); p > 0 {
+				p99s = append(p99s, fmt.Sprintf("%.0f", p))
+			} else {
+				p99s = append(p99s, "n/a") // wrk does not time pipelined requests
+			}
+		}
+		var ratios []float64
+		a, b := su.HTTP["sock-http"][ci], su.HTTP["gnet-http"][ci]
+		for i := range a {
+			if i < len(b) && a[i].Errors == 0 && b[i].Errors == 0 && b[i].ReqPerS > 0 {
+				ratios = append(ratios, a[i].ReqPerS/b[i].ReqPerS)
+			}
+		}
+		sort.Float64s(ratios)
+		fmt.Fprintf(w, " %s | %s | %d |\n", rangeStr(ratios), strings.Join(p99s, ", "), errs)
+	}
+	fmt.Fprintln(w)
+	for _, s := range httpServers {
+		fmt.Fprintf(w, "- `%s`: %s\n", s.name, s.about)
+	}
+	fmt.Fprintln(w)
+}

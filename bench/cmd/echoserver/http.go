@@ -1,0 +1,120 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	"github.com/socketkit/socketkit/socketserver/eventloop"
+)
+
+// The HTTP plaintext servers (TechEmpower's "plaintext" test: GET
+// /plaintext answered with a 13-byte "Hello, World!", requests pipelined).
+// The event-loop ones answer every complete request in the buffer with
+// one write, the way TechEmpower's gnet entry does; requests are not
+// otherwise parsed (the load is wrk's GET with no body).
+
+func init() {
+	impls["sock-http"] = sockHTTP
+	impls["gnet-http"] = gnetHTTP
+	impls["nethttp"] = netHTTP
+}
+
+var hello = []byte("Hello, World!")
+
+// response holds the current response, whose Date header changes each
+// second.
+var response atomic.Pointer[[]byte]
+
+func keepResponse() {
+	set := func() {
+		b := fmt.Appendf(nil, "HTTP/1.1 200 OK\r\nServer: bench\r\nContent-Type: text/plain\r\nDate: %s\r\nContent-Length: %d\r\n\r\n%s",
+			time.Now().UTC().Format(http.TimeFormat), len(hello), hello)
+		response.Store(&b)
+	}
+	set()
+	go func() {
+		for range time.Tick(time.Second) {
+			set()
+		}
+	}()
+}
+
+var headerEnd = []byte("\r\n\r\n")
+
+// answer appends a response to out for each complete request in in and
+// returns the bytes consumed.
+func answer(in, out []byte) (consumed int, _ []byte) {
+	resp := *response.Load()
+	for {
+		i := bytes.Index(in[consumed:], headerEnd)
+		if i < 0 {
+			return consumed, out
+		}
+		consumed += i + len(headerEnd)
+		out = append(out, resp...)
+	}
+}
+
+type loopHTTP struct {
+	eventloop.BaseHandler
+	out []byte // per loop would do; one loop here, and callbacks of a loop never overlap
+}
+
+func (h *loopHTTP) OnData(c *eventloop.Conn) eventloop.Action {
+	n, out := answer(c.Peek(-1), h.out[:0])
+	c.Discard(n)
+	c.Write(out)
+	h.out = out
+	return eventloop.None
+}
+
+func sockHTTP(addr string) error {
+	keepResponse()
+	e := &eventloop.Engine{Handler: &loopHTTP{}, Loops: 1}
+	fmt.Println("LISTENING", addr)
+	return e.ListenAndServe("tcp", addr)
+}
+
+type gnetHTTPServer struct {
+	gnet.BuiltinEventEngine
+	out []byte
+}
+
+func (s *gnetHTTPServer) OnTraffic(c gnet.Conn) gnet.Action {
+	in, _ := c.Peek(-1)
+	n, out := answer(in, s.out[:0])
+	c.Discard(n)
+	c.Write(out)
+	s.out = out
+	return gnet.None
+}
+
+func gnetHTTP(addr string) error {
+	keepResponse()
+	fmt.Println("LISTENING", addr)
+	// One loop (the runtime sees one CPU under taskset), so one out buffer.
+	return gnet.Run(&gnetHTTPServer{}, "tcp://"+addr, gnet.WithMulticore(false))
+}
+
+func netHTTP(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	fmt.Println("LISTENING", ln.Addr())
+	mux := http.NewServeMux()
+	mux.HandleFunc("/plaintext", func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h["Server"] = []string{"bench"}
+		h["Content-Type"] = []string{"text/plain"}
+		h["Content-Length"] = []string{strconv.Itoa(len(hello))}
+		w.Write(hello)
+	})
+	return http.Serve(ln, mux)
+}
