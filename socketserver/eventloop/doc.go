@@ -53,4 +53,22 @@
 // read cannot make the server buffer without bound); below LowWatermark it
 // reads again and calls OnWritable, the place to produce more output for a
 // client that is slow to take it.
+//
+// # Threads and the Go scheduler
+//
+// A loop's goroutine is locked to its OS thread (runtime.LockOSThread) and
+// blocks in epoll_wait(2) as a system call, so the loop costs the kernel
+// what a C event loop costs: one epoll_wait, one read and one write for a
+// request and its answer. Reads and writes on the non-blocking sockets are
+// raw system calls, which skip the scheduler's bookkeeping. Every 5ms at
+// most, before it blocks, the loop passes through the Go scheduler: a
+// goroutine that never does is, to the runtime's monitor thread, one that
+// runs too long, and the monitor then takes the loop's P away at every
+// epoll_wait and wakes every 20µs to do it again, a context switch or two
+// a message (BENCHMARKS.md has the measurements).
+//
+// Accepting: with one listener (the default), every loop watches it with
+// EPOLLEXCLUSIVE, so a new connection wakes one loop, which accepts it.
+// With ReusePort each loop has a listener of its own (SO_REUSEPORT) and
+// the kernel spreads connections by their addresses.
 package eventloop

@@ -3,6 +3,7 @@
 package eventloop
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -250,13 +251,12 @@ func (e *Engine) StopAccept() {
 	e.noAccept = true
 	loops := e.loops
 	e.mu.Unlock()
-	// A loop's goroutine is locked to its thread, so the thread tells
-	// whether the caller is a loop: that one is stopped in place rather
+	// A loop that calls this from a callback is stopped in place rather
 	// than waited for, which would deadlock.
-	tid := unix.Gettid()
+	me := goid()
 	var wg sync.WaitGroup
 	for _, l := range loops {
-		if int(l.tid.Load()) == tid {
+		if l.gid.Load() == me {
 			stop(l)
 			continue
 		}
@@ -338,9 +338,10 @@ type loop struct {
 	rpos   int
 	inData *Conn
 
-	lnFds []int
-	lnUDP bool
-	tid   atomic.Int32 // the thread the loop runs on, while it runs
+	lnFds   []int
+	lnUDP   bool
+	noDelay bool          // set TCP_NODELAY on accepted connections
+	gid     atomic.Uint64 // the loop's goroutine, while it runs (see StopAccept)
 
 	lastYield time.Time // see yield
 
@@ -443,6 +444,9 @@ func (l *loop) addListener(ln *socket.Socket, flags uint32, udp bool) error {
 	if udp {
 		l.udp = newUDPState(ln)
 	}
+	if f := ln.Family(); (f == socket.AF_INET || f == socket.AF_INET6) && !l.e.Nagle {
+		l.noDelay = true
+	}
 	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: flags, Fd: int32(fd), Pad: -1}); err != nil {
 		return os.NewSyscallError("epoll_ctl", err)
 	}
@@ -514,8 +518,8 @@ func (l *loop) runTasks() {
 func (l *loop) run() (err error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	l.tid.Store(int32(unix.Gettid()))
-	defer l.tid.Store(0)
+	l.gid.Store(goid())
+	defer l.gid.Store(0)
 	defer func() {
 		l.closeAll()
 	}()
@@ -688,6 +692,9 @@ func (l *loop) newConn() *Conn {
 }
 
 func (l *loop) register(fd int) {
+	if l.noDelay {
+		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	}
 	l.gen++
 	c := l.newConn()
 	*c = Conn{fd: int32(fd), gen: l.gen, loop: l}
@@ -1042,5 +1049,21 @@ func (l *loop) yield() {
 	runtime.UnlockOSThread()
 	runtime.Gosched()
 	runtime.LockOSThread()
-	l.tid.Store(int32(unix.Gettid()))
+}
+
+// goid returns the calling goroutine's id, from the first line of its
+// stack trace ("goroutine 42 [running]:"). It is slow (a microsecond) and
+// only used to tell whether StopAccept runs on a loop.
+func goid() uint64 {
+	var buf [64]byte
+	b := buf[:runtime.Stack(buf[:], false)]
+	b, _ = bytes.CutPrefix(b, []byte("goroutine "))
+	var id uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			break
+		}
+		id = id*10 + uint64(c-'0')
+	}
+	return id
 }

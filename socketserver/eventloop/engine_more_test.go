@@ -20,6 +20,7 @@ import (
 
 	"github.com/socketkit/socketkit/internal/sockettest"
 	"github.com/socketkit/socketkit/socketserver/eventloop"
+	"golang.org/x/sys/unix"
 )
 
 func (echo) OnPacket(p *eventloop.Packet) eventloop.Action {
@@ -433,5 +434,44 @@ func TestStopAccept(t *testing.T) {
 	}
 	if e.Stats().Accepted != before {
 		t.Fatalf("accepted %d after StopAccept", e.Stats().Accepted-before)
+	}
+}
+
+// nodelayProbe reports each new connection's TCP_NODELAY.
+type nodelayProbe struct {
+	echo
+	got chan int
+}
+
+func (h *nodelayProbe) OnOpen(c *eventloop.Conn) eventloop.Action {
+	v, err := unix.GetsockoptInt(c.Fd(), unix.IPPROTO_TCP, unix.TCP_NODELAY)
+	if err != nil {
+		v = -1
+	}
+	h.got <- v
+	return eventloop.None
+}
+
+// TestNoDelay: accepted TCP connections have TCP_NODELAY unless Nagle is
+// asked for.
+func TestNoDelay(t *testing.T) {
+	for _, nagle := range []bool{false, true} {
+		sockettest.LeakCheck(t)
+		h := &nodelayProbe{got: make(chan int, 1)}
+		e := &eventloop.Engine{Handler: h, Loops: 1, Nagle: nagle}
+		addr, stop := start(t, e, "tcp", "127.0.0.1:0")
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := 1
+		if nagle {
+			want = 0
+		}
+		if v := <-h.got; v != want {
+			t.Errorf("Nagle=%v: TCP_NODELAY = %d, want %d", nagle, v, want)
+		}
+		c.Close()
+		stop()
 	}
 }

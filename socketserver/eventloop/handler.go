@@ -104,6 +104,11 @@ type Engine struct {
 	// Without it, one listener is watched by every loop (EPOLLEXCLUSIVE) and
 	// the loop that wakes accepts.
 	ReusePort bool
+	// Nagle leaves Nagle's algorithm on for accepted TCP connections. By
+	// default the engine sets TCP_NODELAY on each, as Go's net package
+	// does: an answer goes out when it is written, instead of waiting for
+	// the peer to acknowledge the previous one.
+	Nagle bool
 	// IdleTimeout closes connections that have received nothing for this
 	// long (checked on a timing wheel, at a resolution of about an eighth
 	// of it); 0 means never.

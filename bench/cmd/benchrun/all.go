@@ -46,6 +46,7 @@ type suite struct {
 	Dur                                         time.Duration
 	Servers                                     []string
 	Cells                                       []cell                `json:"-"`
+	CellNames                                   []string              `json:"cells"` // CONNSxSIZExDEPTH
 	Echo                                        matrix                `json:"-"`
 	EchoJSON                                    map[string][][]result `json:"echo"` // server -> cell index -> rounds
 	Syscalls                                    map[string][]syscallCount
@@ -95,6 +96,9 @@ func allMain(args []string) {
 			fatal(err)
 		}
 		su.Cells = cells
+		for _, c := range cells {
+			su.CellNames = append(su.CellNames, fmt.Sprintf("%dx%dx%d", c.conns, c.size, c.depth))
+		}
 		for _, s := range sel {
 			su.Servers = append(su.Servers, s.name)
 		}
@@ -171,25 +175,67 @@ func allMain(args []string) {
 		}
 	}
 	su.Took = time.Since(start).Round(time.Second)
+	finish(su, *charts, *jsonOut, *update)
+}
+
+// finish writes what a run measured: JSON first (so nothing is lost),
+// then the report to stdout and into the markdown file, then the charts.
+func finish(su *suite, charts, jsonOut, update string) {
+	if jsonOut != "" {
+		b, _ := json.MarshalIndent(su, "", "  ")
+		if err := os.WriteFile(jsonOut, b, 0o644); err != nil {
+			fatal(err)
+		}
+	}
 	var md bytes.Buffer
 	writeReport(&md, su)
 	os.Stdout.Write(md.Bytes())
-	if *charts != "" {
-		if err := writeCharts(*charts, su); err != nil {
+	if update != "" {
+		if err := replaceSection(update, md.Bytes()); err != nil {
 			fatal(err)
 		}
 	}
-	if *jsonOut != "" {
-		b, _ := json.MarshalIndent(su, "", "  ")
-		if err := os.WriteFile(*jsonOut, b, 0o644); err != nil {
+	if charts != "" {
+		if err := writeCharts(charts, su); err != nil {
 			fatal(err)
 		}
 	}
-	if *update != "" {
-		if err := replaceSection(*update, md.Bytes()); err != nil {
-			fatal(err)
+}
+
+// reportMain rewrites the report and charts from a run's JSON.
+func reportMain(args []string) {
+	fs := flag.NewFlagSet("report", flag.ExitOnError)
+	in := fs.String("json", "results/suite.json", "the run to report")
+	update := fs.String("update", "", "replace the generated section of this markdown file")
+	charts := fs.String("charts", "", "write PNG charts into this directory")
+	fs.Parse(args)
+	b, err := os.ReadFile(*in)
+	if err != nil {
+		fatal(err)
+	}
+	su := &suite{}
+	if err := json.Unmarshal(b, su); err != nil {
+		fatal(err)
+	}
+	if len(su.CellNames) > 0 {
+		su.Echo = matrix{}
+		for _, name := range su.CellNames {
+			c, err := parseCell(name)
+			if err != nil {
+				fatal(err)
+			}
+			su.Cells = append(su.Cells, c)
+		}
+		for srv, byCell := range su.EchoJSON {
+			su.Echo[srv] = map[cell][]result{}
+			for i, rs := range byCell {
+				if i < len(su.Cells) {
+					su.Echo[srv][su.Cells[i]] = rs
+				}
+			}
 		}
 	}
+	finish(su, *charts, "", *update)
 }
 
 const (

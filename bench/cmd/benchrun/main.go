@@ -76,8 +76,10 @@ func main() {
 		echoMain(args)
 	case "all":
 		allMain(args)
+	case "report":
+		reportMain(args)
 	default:
-		fmt.Fprintf(os.Stderr, "benchrun: unknown command %q (echo, all)\n", sub)
+		fmt.Fprintf(os.Stderr, "benchrun: unknown command %q (echo, all, report)\n", sub)
 		os.Exit(2)
 	}
 }

@@ -45,38 +45,54 @@ func keepResponse() {
 	}()
 }
 
-var headerEnd = []byte("\r\n\r\n")
+var (
+	headerEnd = []byte("\r\n\r\n")
+	connClose = []byte("\r\nConnection: close\r\n")
+	loops     int
+	reusePort bool
+)
 
 // answer appends a response to out for each complete request in in and
-// returns the bytes consumed.
-func answer(in, out []byte) (consumed int, _ []byte) {
+// returns the bytes consumed, and whether the client asked to close (wrk
+// -H "Connection: close": a connection a request, for the accept tests).
+func answer(in, out []byte) (consumed int, _ []byte, closing bool) {
 	resp := *response.Load()
 	for {
 		i := bytes.Index(in[consumed:], headerEnd)
 		if i < 0 {
-			return consumed, out
+			return consumed, out, false
 		}
+		req := in[consumed : consumed+i+2]
 		consumed += i + len(headerEnd)
+		if bytes.Contains(req, connClose) {
+			// The same response with the header that says so.
+			out = append(out, resp[:len("HTTP/1.1 200 OK\r\n")]...)
+			out = append(out, "Connection: close\r\n"...)
+			out = append(out, resp[len("HTTP/1.1 200 OK\r\n"):]...)
+			return consumed, out, true
+		}
 		out = append(out, resp...)
 	}
 }
 
-type loopHTTP struct {
-	eventloop.BaseHandler
-	out []byte // per loop would do; one loop here, and callbacks of a loop never overlap
-}
+type loopHTTP struct{ eventloop.BaseHandler }
 
-func (h *loopHTTP) OnData(c *eventloop.Conn) eventloop.Action {
-	n, out := answer(c.Peek(-1), h.out[:0])
+func (loopHTTP) OnData(c *eventloop.Conn) eventloop.Action {
+	// Scratch on the stack: loops run OnData at the same time, and Write
+	// copies.
+	var buf [4096]byte
+	n, out, closing := answer(c.Peek(-1), buf[:0])
 	c.Discard(n)
 	c.Write(out)
-	h.out = out
+	if closing {
+		return eventloop.Close // after the output is sent
+	}
 	return eventloop.None
 }
 
 func sockHTTP(addr string) error {
 	keepResponse()
-	e := &eventloop.Engine{Handler: &loopHTTP{}, Loops: 1}
+	e := &eventloop.Engine{Handler: loopHTTP{}, Loops: loops, ReusePort: reusePort}
 	fmt.Println("LISTENING", addr)
 	return e.ListenAndServe("tcp", addr)
 }
@@ -88,10 +104,13 @@ type gnetHTTPServer struct {
 
 func (s *gnetHTTPServer) OnTraffic(c gnet.Conn) gnet.Action {
 	in, _ := c.Peek(-1)
-	n, out := answer(in, s.out[:0])
+	n, out, closing := answer(in, s.out[:0])
 	c.Discard(n)
 	c.Write(out)
 	s.out = out
+	if closing {
+		return gnet.Close
+	}
 	return gnet.None
 }
 

@@ -21,8 +21,10 @@ var impls = map[string]func(addr string) error{
 }
 
 func main() {
-	impl := flag.String("impl", "stdlib", "server: stdlib (goroutine per connection, io.Copy), stdlib-rw (read/write loop)")
+	impl := flag.String("impl", "stdlib", "server: stdlib (goroutine per connection, io.Copy), stdlib-rw (read/write loop), gnet, nbio, netpoll, evio, sock-http, gnet-http, nethttp")
 	addr := flag.String("addr", "127.0.0.1:7000", "address to listen on")
+	flag.IntVar(&loops, "loops", 1, "sock-http: event loops")
+	flag.BoolVar(&reusePort, "reuseport", false, "sock-http: a SO_REUSEPORT listener for each loop instead of one shared")
 	flag.Parse()
 	f, ok := impls[*impl]
 	if !ok {
