@@ -195,7 +195,12 @@ func run(conns []*conn, size, depth int, warm, dur time.Duration, count int64) (
 	now := func() int64 { return int64(time.Since(start)) }
 
 	// queue adds one message to c's output and records its send time.
+	// more says whether another message may be issued: with a count,
+	// exactly count messages go out in all.
+	var issued int64
+	more := func() bool { return count <= 0 || issued < count }
 	queue := func(c *conn) {
+		issued++
 		c.queued += int64(size)
 		c.stamps[(c.head+c.n)%depth] = now()
 		c.n++
@@ -232,7 +237,7 @@ func run(conns []*conn, size, depth int, warm, dur time.Duration, count int64) (
 		return nil
 	}
 	for _, c := range conns {
-		for i := 0; i < depth; i++ {
+		for i := 0; i < depth && more(); i++ {
 			queue(c)
 		}
 		if err := flush(c); err != nil {
@@ -240,7 +245,7 @@ func run(conns []*conn, size, depth int, warm, dur time.Duration, count int64) (
 		}
 	}
 	events := make([]unix.EpollEvent, 1024)
-	inflight := len(conns) * depth
+	inflight := int(issued)
 	var measuredStart, measuredEnd time.Time
 	for inflight > 0 {
 		t := time.Now()
@@ -304,7 +309,7 @@ func run(conns []*conn, size, depth int, warm, dur time.Duration, count int64) (
 					msgs++
 					h.Record(time.Duration(tn - sentAt))
 				}
-				if !stopping {
+				if !stopping && more() {
 					queue(c)
 					inflight++
 				}
