@@ -35,7 +35,8 @@ var (
 		cell
 		n int64
 	}{{cell{1, 64, 1}, 20000}, {cell{64, 64, 16}, 200000}, {cell{1000, 64, 1}, 100000}}
-	httpCells = []httpCell{{256, 16}, {64, 1}}
+	httpCells   = []httpCell{{Conns: 256, Pipeline: 16}, {Conns: 64, Pipeline: 1}}
+	acceptCells = []httpCell{{Conns: 64, Pipeline: 1, Close: true}, {Conns: 256, Pipeline: 16}}
 )
 
 // suite is everything one run measured, also written as JSON.
@@ -53,6 +54,7 @@ type suite struct {
 	Idle                                        map[string]idleResult
 	Slow                                        map[string]slowResult
 	HTTP                                        map[string][][]httpResult // server -> cell -> rounds
+	Accept                                      map[string][][]httpResult // acceptServers -> acceptCells -> rounds
 }
 
 func allMain(args []string) {
@@ -60,7 +62,7 @@ func allMain(args []string) {
 	bin := fs.String("bin", "bin", "directory with sock, echoserver, echoload and epoll_echo")
 	rounds := fs.Int("rounds", 3, "rounds of the echo matrix and of the HTTP runs")
 	dur := fs.Duration("d", 3*time.Second, "measured time per run")
-	partsFlag := fs.String("only", "echo,syscalls,idle,slow,http", "parts to run")
+	partsFlag := fs.String("only", "echo,syscalls,idle,slow,http,accept", "parts to run")
 	update := fs.String("update", "", "replace the generated section of this markdown file (BENCHMARKS.md)")
 	charts := fs.String("charts", "", "write PNG charts into this directory")
 	jsonOut := fs.String("json", "", "write every measurement as JSON to this file")
@@ -150,32 +152,44 @@ func allMain(args []string) {
 			su.Slow[s.name] = r
 		}
 	}
-	if parts["http"] {
+	if parts["http"] || parts["accept"] {
 		if _, err := exec.LookPath("wrk"); err != nil {
 			fmt.Fprintln(os.Stderr, "benchrun: no wrk (apt-get install wrk): HTTP skipped")
 		} else {
-			su.HTTP = map[string][][]httpResult{}
-			for r := 0; r < *rounds; r++ {
-				for ci, c := range httpCells {
-					for i := range httpServers {
-						s := httpServers[(i+r)%len(httpServers)]
-						if len(su.HTTP[s.name]) == 0 {
-							su.HTTP[s.name] = make([][]httpResult, len(httpCells))
-						}
-						res, err := runWrk(*bin, s, c, *dur)
-						if err != nil {
-							fmt.Fprintf(os.Stderr, "benchrun: http %s %v: %v\n", s.name, c, err)
-							res.Errors++
-						}
-						fmt.Fprintf(os.Stderr, "http round %d %-10s %-26v %10.0f req/s  p99 %8.0fus  errors %d\n", r+1, s.name, c, res.ReqPerS, res.P99us, res.Errors)
-						su.HTTP[s.name][ci] = append(su.HTTP[s.name][ci], res)
-					}
-				}
+			if parts["http"] {
+				su.HTTP = wrkRounds(*bin, httpServers, httpCells, *rounds, *dur)
+			}
+			if parts["accept"] {
+				su.Accept = wrkRounds(*bin, acceptServers, acceptCells, *rounds, *dur)
 			}
 		}
 	}
 	su.Took = time.Since(start).Round(time.Second)
 	finish(su, *charts, *jsonOut, *update)
+}
+
+// wrkRounds runs every server on every cell, rounds times, rotating the
+// order of the servers.
+func wrkRounds(bin string, sel []server, cells []httpCell, rounds int, dur time.Duration) map[string][][]httpResult {
+	out := map[string][][]httpResult{}
+	for _, s := range sel {
+		out[s.name] = make([][]httpResult, len(cells))
+	}
+	for r := 0; r < rounds; r++ {
+		for ci, c := range cells {
+			for i := range sel {
+				s := sel[(i+r)%len(sel)]
+				res, err := runWrk(bin, s, c, dur)
+				if err != nil {
+					fmt.Fprintf(os.Stderr, "benchrun: http %s %v: %v\n", s.name, c, err)
+					res.Errors++
+				}
+				fmt.Fprintf(os.Stderr, "http round %d %-20s %-34v %10.0f req/s  p99 %8.0fus  errors %d\n", r+1, s.name, c, res.ReqPerS, res.P99us, res.Errors)
+				out[s.name][ci] = append(out[s.name][ci], res)
+			}
+		}
+	}
+	return out
 }
 
 // finish writes what a run measured: JSON first (so nothing is lost),
@@ -205,17 +219,43 @@ func finish(su *suite, charts, jsonOut, update string) {
 // reportMain rewrites the report and charts from a run's JSON.
 func reportMain(args []string) {
 	fs := flag.NewFlagSet("report", flag.ExitOnError)
-	in := fs.String("json", "results/suite.json", "the run to report")
+	in := fs.String("json", "results/suite.json", "the run to report; a comma-separated list merges partial runs (the first one's header wins)")
 	update := fs.String("update", "", "replace the generated section of this markdown file")
 	charts := fs.String("charts", "", "write PNG charts into this directory")
 	fs.Parse(args)
-	b, err := os.ReadFile(*in)
-	if err != nil {
-		fatal(err)
-	}
 	su := &suite{}
-	if err := json.Unmarshal(b, su); err != nil {
-		fatal(err)
+	for i, file := range strings.Split(*in, ",") {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			fatal(err)
+		}
+		part := &suite{}
+		if err := json.Unmarshal(b, part); err != nil {
+			fatal(fmt.Errorf("%s: %v", file, err))
+		}
+		if i == 0 {
+			*su = *part
+			continue
+		}
+		su.Took += part.Took
+		if su.EchoJSON == nil {
+			su.EchoJSON, su.CellNames, su.Servers = part.EchoJSON, part.CellNames, part.Servers
+		}
+		if su.Syscalls == nil {
+			su.Syscalls = part.Syscalls
+		}
+		if su.Idle == nil {
+			su.Idle = part.Idle
+		}
+		if su.Slow == nil {
+			su.Slow = part.Slow
+		}
+		if su.HTTP == nil {
+			su.HTTP = part.HTTP
+		}
+		if su.Accept == nil {
+			su.Accept = part.Accept
+		}
 	}
 	if len(su.CellNames) > 0 {
 		su.Echo = matrix{}

@@ -11,9 +11,15 @@ import (
 )
 
 // httpCell is a wrk run: connections and pipelining depth.
-type httpCell struct{ Conns, Pipeline int }
+type httpCell struct {
+	Conns, Pipeline int
+	Close           bool // a new connection for every request (Connection: close)
+}
 
 func (c httpCell) String() string {
+	if c.Close {
+		return fmt.Sprintf("%d conns, a connection a request", c.Conns)
+	}
 	if c.Pipeline > 1 {
 		return fmt.Sprintf("%d conns, %d pipelined", c.Conns, c.Pipeline)
 	}
@@ -44,6 +50,9 @@ func runWrk(bin string, s server, c httpCell, dur time.Duration) (httpResult, er
 	args := []string{"-c", "1", "wrk", "-t1", "-c" + strconv.Itoa(c.Conns), "-d" + dur.String(), "--latency"}
 	if c.Pipeline > 1 {
 		args = append(args, "-s", filepath.Join(bin, "..", "wrk", "pipeline.lua"))
+	}
+	if c.Close {
+		args = append(args, "-H", "Connection: close")
 	}
 	args = append(args, "http://"+p.addr+"/plaintext")
 	if c.Pipeline > 1 {

@@ -27,7 +27,7 @@ func writeReport(w io.Writer, su *suite) {
 	fmt.Fprintf(w, "## The event-loop engine against gnet, nbio, netpoll, evio, the stdlib, Python and C\n\n")
 	fmt.Fprintf(w, "Measured %s on %s: %s, 2 CPUs, Linux %s, %s; %d rounds of %v a run; took %v.\n",
 		su.Date, su.Host, su.CPU, su.Kernel, su.GoVersion, su.Rounds, su.Dur, su.Took)
-	fmt.Fprintf(w, "Command: `%s`. Every server runs pinned to CPU 0 and every load generator\n", strings.TrimSpace(su.Command))
+	fmt.Fprintf(w, "Command: `%s`. Every server runs pinned to CPU 0 and every load generator\n", shownCommand(su.Command))
 	fmt.Fprintf(w, "(echoload, wrk) to CPU 1; a server is started fresh for every run; servers are\n")
 	fmt.Fprintf(w, "interleaved within a round, in an order that rotates between rounds; figures are medians\n")
 	fmt.Fprintf(w, "and ratios are medians of per-round ratios, with their range.\n\n")
@@ -46,6 +46,9 @@ func writeReport(w io.Writer, su *suite) {
 	}
 	if su.HTTP != nil {
 		writeHTTP(w, su)
+	}
+	if su.Accept != nil {
+		writeAccept(w, su)
 	}
 }
 
@@ -255,33 +258,44 @@ func writeSlow(w io.Writer, su *suite) {
 func writeHTTP(w io.Writer, su *suite) {
 	fmt.Fprintf(w, "### HTTP plaintext\n\n")
 	fmt.Fprintf(w, "TechEmpower's plaintext test: `GET /plaintext` answered with a 13-byte \"Hello, World!\" and a Date header, driven by wrk (one thread, pinned to CPU 1; `bench/wrk/pipeline.lua` sends 16 requests at a time; wrk does not time pipelined requests, hence no p99 there).\n\n")
+	writeWrk(w, su.HTTP, httpServers, httpCells, "sock-http", "gnet-http")
+}
+
+func writeAccept(w io.Writer, su *suite) {
+	fmt.Fprintf(w, "### Accepting: one shared listener or SO_REUSEPORT\n\n")
+	fmt.Fprintf(w, "The engine with 2 loops (on CPU 0, as everything here), accepting through one listener that both loops watch with EPOLLEXCLUSIVE (the default) or through a SO_REUSEPORT listener each (`ReusePort`, `sock serve --reuseport`). wrk opens a connection for every request (`-H \"Connection: close\"`), which makes accepting the work, and then keeps 256 connections busy.\n\n")
+	writeWrk(w, su.Accept, acceptServers, acceptCells, "sock-http2-reuseport", "sock-http2")
+}
+
+func writeWrk(w io.Writer, data map[string][][]httpResult, sel []server, cells []httpCell, a, b string) {
 	fmt.Fprint(w, "| cell |")
-	for _, s := range httpServers {
+	for _, s := range sel {
 		fmt.Fprintf(w, " %s req/s |", s.name)
 	}
-	fmt.Fprint(w, " sock-http ÷ gnet-http | p99 µs (")
-	for i, s := range httpServers {
+	fmt.Fprintf(w, " %s ÷ %s | p99 µs (", a, b)
+	for i, s := range sel {
 		if i > 0 {
 			fmt.Fprint(w, ", ")
 		}
 		fmt.Fprint(w, s.name)
 	}
 	fmt.Fprint(w, ") | errors |\n|---|")
-	for range httpServers {
+	for range sel {
 		fmt.Fprint(w, "---:|")
 	}
 	fmt.Fprint(w, "---:|---|---:|\n")
-	for ci, c := range httpCells {
+	for ci, c := range cells {
 		fmt.Fprintf(w, "| %v |", c)
 		errs := 0
 		var p99s []string
-		for _, s := range httpServers {
-			rs := su.HTTP[s.name][ci]
+		for _, s := range sel {
 			var xs, ps []float64
-			for _, r := range rs {
-				errs += r.Errors
-				if r.Errors == 0 {
-					xs, ps = append(xs, r.ReqPerS), append(ps, r.P99us)
+			if ci < len(data[s.name]) {
+				for _, r := range data[s.name][ci] {
+					errs += r.Errors
+					if r.Errors == 0 {
+						xs, ps = append(xs, r.ReqPerS), append(ps, r.P99us)
+					}
 				}
 			}
 			fmt.Fprintf(w, " %.0f |", median(xs))
@@ -292,18 +306,35 @@ func writeHTTP(w io.Writer, su *suite) {
 			}
 		}
 		var ratios []float64
-		a, b := su.HTTP["sock-http"][ci], su.HTTP["gnet-http"][ci]
-		for i := range a {
-			if i < len(b) && a[i].Errors == 0 && b[i].Errors == 0 && b[i].ReqPerS > 0 {
-				ratios = append(ratios, a[i].ReqPerS/b[i].ReqPerS)
+		if ci < len(data[a]) && ci < len(data[b]) {
+			ra, rb := data[a][ci], data[b][ci]
+			for i := range ra {
+				if i < len(rb) && ra[i].Errors == 0 && rb[i].Errors == 0 && rb[i].ReqPerS > 0 {
+					ratios = append(ratios, ra[i].ReqPerS/rb[i].ReqPerS)
+				}
 			}
 		}
 		sort.Float64s(ratios)
 		fmt.Fprintf(w, " %s | %s | %d |\n", rangeStr(ratios), strings.Join(p99s, ", "), errs)
 	}
 	fmt.Fprintln(w)
-	for _, s := range httpServers {
+	for _, s := range sel {
 		fmt.Fprintf(w, "- `%s`: %s\n", s.name, s.about)
 	}
 	fmt.Fprintln(w)
+}
+
+// shownCommand drops the output flags run.sh adds itself.
+func shownCommand(cmd string) string {
+	f := strings.Fields(cmd)
+	var out []string
+	for i := 0; i < len(f); i++ {
+		switch f[i] {
+		case "-charts", "-json", "-update":
+			i++
+			continue
+		}
+		out = append(out, f[i])
+	}
+	return strings.Join(out, " ")
 }

@@ -19,6 +19,12 @@ var servers = []server{
 	{"sock-loop", "the event-loop engine, 1 loop (sock serve echo --engine loop --loops 1)", func(bin string, port int) []string {
 		return []string{bin + "/sock", "serve", "echo", "--engine", "loop", "--loops", "1", "--addr", fmt.Sprintf("127.0.0.1:%d", port)}
 	}},
+	{"sock-loop2", "the engine, 2 loops sharing one listener (EPOLLEXCLUSIVE)", func(bin string, port int) []string {
+		return []string{bin + "/sock", "serve", "echo", "--engine", "loop", "--loops", "2", "--addr", fmt.Sprintf("127.0.0.1:%d", port)}
+	}},
+	{"sock-loop2-reuseport", "the engine, 2 loops, a SO_REUSEPORT listener each", func(bin string, port int) []string {
+		return []string{bin + "/sock", "serve", "echo", "--engine", "loop", "--loops", "2", "--reuseport", "--addr", fmt.Sprintf("127.0.0.1:%d", port)}
+	}},
 	{"stdlib", "net.Listener, a goroutine per connection, io.Copy", func(bin string, port int) []string {
 		return []string{bin + "/echoserver", "-impl", "stdlib", "-addr", fmt.Sprintf("127.0.0.1:%d", port)}
 	}},
@@ -49,4 +55,14 @@ var httpServers = []server{
 	{"sock-http", "the event-loop engine, 1 loop: every complete request in the buffer answered with one write", peer("sock-http")},
 	{"gnet-http", "gnet v2.9.7, 1 loop, the same handler", peer("gnet-http")},
 	{"nethttp", "net/http, a goroutine per connection", peer("nethttp")},
+}
+
+// acceptServers compare the engine's two ways of accepting, with 2 loops.
+var acceptServers = []server{
+	{"sock-http2", "the engine, 2 loops sharing one listener (EPOLLEXCLUSIVE)", func(bin string, port int) []string {
+		return []string{bin + "/echoserver", "-impl", "sock-http", "-loops", "2", "-addr", fmt.Sprintf("127.0.0.1:%d", port)}
+	}},
+	{"sock-http2-reuseport", "the engine, 2 loops, a SO_REUSEPORT listener each", func(bin string, port int) []string {
+		return []string{bin + "/echoserver", "-impl", "sock-http", "-loops", "2", "-reuseport", "-addr", fmt.Sprintf("127.0.0.1:%d", port)}
+	}},
 }
