@@ -138,6 +138,7 @@ type Server struct {
 	serving   bool
 	closing   bool
 	done      chan struct{} // closed when shutdown begins
+	freed     chan struct{} // a request ended: a descriptor may be free again
 	serveDone chan struct{} // closed when Serve's loop has returned
 	inflight  int           // under mu: requests in flight and engine reservations
 	idle      *sync.Cond    // on mu: broadcast when inflight drops to zero
@@ -365,6 +366,39 @@ func (s *Server) Bind() error {
 	return nil
 }
 
+// Adopt makes sock, already bound, the server's socket instead of Bind:
+// for a socket inherited from another process (a graceful restart, systemd
+// socket activation). A listening stream socket counts as activated; one
+// that is not listening is put into listen(2) by Activate. The server owns
+// sock from here: Close closes it. Network and Addr are not used.
+func (s *Server) Adopt(sock *socket.Socket) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sock != nil {
+		return errors.New("socketserver: already bound")
+	}
+	if s.closing {
+		return ErrServerClosed
+	}
+	if sock == nil {
+		return errors.New("socketserver: Adopt of a nil socket")
+	}
+	switch sock.Type() {
+	case socket.SOCK_STREAM, socket.SOCK_SEQPACKET:
+		listening, err := sock.AcceptConn()
+		if err != nil {
+			return err
+		}
+		s.activated = listening
+	case socket.SOCK_DGRAM:
+		s.activated = true
+	default:
+		return fmt.Errorf("socketserver: cannot serve a socket of type %v", sock.Type())
+	}
+	s.setSocket(sock)
+	return nil
+}
+
 func (s *Server) setSocket(sock *socket.Socket) {
 	s.sock = sock
 	s.family = sock.Family()
@@ -539,6 +573,9 @@ func (s *Server) init() {
 	if s.active == nil {
 		s.active = map[*Request]struct{}{}
 	}
+	if s.freed == nil {
+		s.freed = make(chan struct{}, 1)
+	}
 	s.timed = s.ReadTimeout > 0 || s.WriteTimeout > 0 || s.IdleTimeout > 0 || s.RequestTimeout > 0
 }
 
@@ -581,7 +618,10 @@ func temporary(err error) bool {
 }
 
 // backoff sleeps before retrying a temporary error: 5ms, doubling up to 1s,
-// as net/http does. It returns false when the server is shutting down.
+// as net/http does. Out of descriptors (EMFILE, ENFILE), it retries at once
+// when one of the server's own requests ends, so a server that ran out of
+// descriptors is serving again as soon as one is freed rather than at the
+// end of its sleep. It returns false when the server is shutting down.
 func (s *Server) backoff(delay *time.Duration, err error) bool {
 	if *delay == 0 {
 		*delay = 5 * time.Millisecond
@@ -590,10 +630,16 @@ func (s *Server) backoff(delay *time.Duration, err error) bool {
 	}
 	s.stats.acceptErrors.Add(1)
 	s.logger().Warn("socketserver: temporary error; retrying", "err", err, "delay", *delay)
+	var freed chan struct{}
+	if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+		freed = s.freed // a stale signal costs one early retry, no more
+	}
 	t := time.NewTimer(*delay)
 	defer t.Stop()
 	select {
 	case <-t.C:
+		return true
+	case <-freed:
 		return true
 	case <-s.done:
 		return false
@@ -790,6 +836,10 @@ func (s *Server) untrack(r *Request) {
 	if ok {
 		s.stats.active.Add(-1)
 		s.release()
+		select {
+		case s.freed <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -1170,11 +1220,20 @@ type counters struct {
 
 // Stats returns the server's counters.
 func (s *Server) Stats() Stats {
-	return Stats{
+	st := Stats{
 		Accepted: s.stats.accepted.Load(), Active: s.stats.active.Load(), Rejected: s.stats.rejected.Load(),
 		Errors: s.stats.errors.Load(), AcceptErrors: s.stats.acceptErrors.Load(), Truncated: s.stats.truncated.Load(),
 		BytesIn: s.stats.bytesIn.Load(), BytesOut: s.stats.bytesOut.Load(),
 	}
+	if d, ok := s.Dispatcher.(*EventLoop); ok {
+		s.mu.Lock()
+		eng := d.engine
+		s.mu.Unlock()
+		if eng != nil { // the engine accepts for the server
+			st.AcceptErrors += eng.Stats().AcceptErrors
+		}
+	}
+	return st
 }
 
 // String describes the server: "socketserver tcp 127.0.0.1:6254".

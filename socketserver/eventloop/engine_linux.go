@@ -338,10 +338,18 @@ type loop struct {
 	rpos   int
 	inData *Conn
 
-	lnFds   []int
-	lnUDP   bool
-	noDelay bool          // set TCP_NODELAY on accepted connections
-	gid     atomic.Uint64 // the loop's goroutine, while it runs (see StopAccept)
+	lnFds []int
+	lnUDP bool
+
+	// Accepting pauses while the process is out of descriptors or memory:
+	// the listeners leave the epoll set's interest (level-triggered, they
+	// would wake every round) until nextAccept, 5ms doubling to 1s, or
+	// until one of the loop's connections closes and frees a descriptor.
+	acceptPaused bool
+	acceptDelay  time.Duration
+	nextAccept   time.Time
+	noDelay      bool          // set TCP_NODELAY on accepted connections
+	gid          atomic.Uint64 // the loop's goroutine, while it runs (see StopAccept)
 
 	lastYield time.Time // see yield
 
@@ -607,6 +615,9 @@ func (l *loop) timeoutMs() int {
 	if !l.nextTk.IsZero() && (next.IsZero() || l.nextTk.Before(next)) {
 		next = l.nextTk
 	}
+	if l.acceptPaused && (next.IsZero() || l.nextAccept.Before(next)) {
+		next = l.nextAccept
+	}
 	if next.IsZero() {
 		return -1
 	}
@@ -618,10 +629,13 @@ func (l *loop) timeoutMs() int {
 }
 
 func (l *loop) timers() {
-	if l.wheel == nil && l.nextTk.IsZero() {
+	if l.wheel == nil && l.nextTk.IsZero() && !l.acceptPaused {
 		return
 	}
 	now := time.Now()
+	if l.acceptPaused && !now.Before(l.nextAccept) {
+		l.resumeAccept()
+	}
 	if l.wheel != nil {
 		for !now.Before(l.nextWh) {
 			l.nextWh = l.nextWh.Add(l.tickDur)
@@ -664,19 +678,49 @@ func (l *loop) accept(fd int) {
 			switch err {
 			case unix.EAGAIN, unix.ECONNABORTED, unix.EINTR:
 			case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
-				l.e.logger().Warn("eventloop: accept failed; pausing accepts for 10ms", "err", err)
-				time.Sleep(10 * time.Millisecond) // level-triggered: do not spin on a full table
+				l.pauseAccept(err)
 			default:
 				l.e.logger().Error("eventloop: accept failed", "err", err)
 			}
 			return
 		}
+		l.acceptDelay = 0
 		if max := l.e.MaxConns; max > 0 && l.e.stats.active.Load() >= int64(max) {
 			unix.Close(nfd)
 			l.e.stats.rejected.Add(1)
 			continue
 		}
 		l.register(nfd)
+	}
+}
+
+// pauseAccept takes the listeners out of the loop's interest after accept
+// failed for want of descriptors or memory, and sets when to try again.
+func (l *loop) pauseAccept(err error) {
+	if l.acceptDelay == 0 {
+		l.acceptDelay = 5 * time.Millisecond
+	} else if l.acceptDelay *= 2; l.acceptDelay > time.Second {
+		l.acceptDelay = time.Second
+	}
+	l.e.stats.acceptErrors.Add(1)
+	l.e.logger().Warn("eventloop: accept failed; pausing accepts", "err", err, "delay", l.acceptDelay)
+	if !l.acceptPaused {
+		l.acceptPaused = true
+		for _, fd := range l.lnFds {
+			unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, fd, &unix.EpollEvent{Events: 0, Fd: int32(fd), Pad: -1})
+		}
+	}
+	l.nextAccept = time.Now().Add(l.acceptDelay)
+}
+
+// resumeAccept puts the listeners back in the loop's interest.
+func (l *loop) resumeAccept() {
+	l.acceptPaused = false
+	if l.shutting {
+		return // beginShutdown has taken them out of the set
+	}
+	for _, fd := range l.lnFds {
+		unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd), Pad: -1})
 	}
 }
 
@@ -981,6 +1025,9 @@ func (l *loop) closeConn(c *Conn, cause error, now bool) {
 	l.conns[fd] = nil
 	l.nconns--
 	unix.Close(fd) // also removes it from the epoll set
+	if l.acceptPaused {
+		l.resumeAccept() // a descriptor is free: try again now
+	}
 	for _, b := range c.out {
 		l.putChunk(b)
 	}

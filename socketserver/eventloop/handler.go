@@ -141,6 +141,7 @@ type Engine struct {
 
 type engineStats struct {
 	accepted, closed, rejected atomic.Uint64
+	acceptErrors               atomic.Uint64
 	active                     atomic.Int64
 }
 
@@ -155,6 +156,7 @@ type loopStats struct {
 // Stats is a snapshot of an engine's counters.
 type Stats struct {
 	Accepted, Closed, Rejected uint64
+	AcceptErrors               uint64 // accept(2) failures for want of descriptors or memory (accepting paused)
 	Active                     int64
 	BytesIn, BytesOut          uint64
 }
@@ -162,7 +164,8 @@ type Stats struct {
 // Stats returns the engine's counters.
 func (e *Engine) Stats() Stats {
 	st := Stats{Accepted: e.stats.accepted.Load(), Closed: e.stats.closed.Load(), Rejected: e.stats.rejected.Load(),
-		Active: e.stats.active.Load()}
+		AcceptErrors: e.stats.acceptErrors.Load(),
+		Active:       e.stats.active.Load()}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, l := range e.loopStats {
