@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"runtime"
@@ -13,8 +14,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cloudflare/tableflip"
 	"github.com/spf13/cobra"
 
+	"github.com/socketkit/socketkit/socket"
 	ss "github.com/socketkit/socketkit/socketserver"
 )
 
@@ -27,6 +30,8 @@ type serveOpts struct {
 	idle                    durationFlag
 	tls                     bool
 	tlsCert, tlsKey         string
+	gracefulRestart         bool
+	pidFile                 string
 }
 
 var protoNetworks = map[string]string{
@@ -62,7 +67,8 @@ loops, each on its own thread.`,
   sock serve echo --proto seqpacket --addr @echo
   sock serve echo --dispatcher prefork --workers 4
   sock serve echo --tls                             # self-signed certificate
-  sock serve echo --engine loop --loops 2           # the epoll event-loop engine`,
+  sock serve echo --engine loop --loops 2           # the epoll event-loop engine
+  sock serve echo --graceful-restart &              # kill -HUP $! upgrades in place`,
 		Args:      rangeArgs(1, 1),
 		ValidArgs: names,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -77,10 +83,19 @@ loops, each on its own thread.`,
 				if cmd.Flags().Changed("dispatcher") {
 					return usagef("--dispatcher is for --engine goroutines")
 				}
+				if o.gracefulRestart {
+					return usagef("--graceful-restart runs on --engine goroutines")
+				}
 				return serveLoop(e, args[0], &o)
 			case "goroutines":
 				if cmd.Flags().Changed("loops") || cmd.Flags().Changed("reuseport") {
 					return usagef("--loops and --reuseport are for --engine loop")
+				}
+				if o.gracefulRestart {
+					return serveRestartable(e, args[0], &o)
+				}
+				if o.pidFile != "" {
+					return usagef("--pid-file goes with --graceful-restart")
 				}
 				return runServe(e, args[0], &o)
 			}
@@ -100,10 +115,54 @@ loops, each on its own thread.`,
 	f.BoolVar(&o.tls, "tls", false, "serve over TLS (stream protocols); without --tls-cert, a self-signed certificate")
 	f.StringVar(&o.tlsCert, "tls-cert", "", "TLS certificate file (PEM)")
 	f.StringVar(&o.tlsKey, "tls-key", "", "TLS private key file (PEM)")
+	f.StringVar(&o.pidFile, "pid-file", "", "with --graceful-restart: keep the serving process's pid in this file (the new one's after each upgrade)")
+	f.BoolVar(&o.gracefulRestart, "graceful-restart", false, "on SIGHUP start a new sock that takes over the listening socket, then finish the requests in flight and exit: a restart that refuses no connection (tcp and unix)")
 	return cmd
 }
 
-func runServe(e *env, name string, o *serveOpts) error {
+func runServe(e *env, name string, o *serveOpts) error { return runServeWith(e, name, o, nil) }
+
+// serveRestartable is runServe with zero-downtime upgrades: SIGHUP starts
+// a new copy of this program that inherits the listening socket (through
+// cloudflare/tableflip); once it is serving, this one stops accepting,
+// finishes its requests and exits. Connections waiting in the listen
+// queue belong to the socket, not to the process, so none is refused.
+func serveRestartable(e *env, name string, o *serveOpts) error {
+	if o.dispatcher == "prefork" {
+		return usagef("--graceful-restart and --dispatcher prefork do not mix")
+	}
+	switch protoNetworks[o.proto] {
+	case "tcp", "tcp4", "tcp6", "unix":
+	default:
+		return usagef("--graceful-restart serves tcp and unix, not %s", o.proto)
+	}
+	upg, err := tableflip.New(tableflip.Options{PIDFile: o.pidFile})
+	if err != nil {
+		return err
+	}
+	defer upg.Stop()
+	return runServeWith(e, name, o, upg)
+}
+
+// inherit takes the listening socket from the upgrader: the parent's, or
+// a new one on the first start.
+func inherit(upg *tableflip.Upgrader, network, addr string) (*socket.Socket, error) {
+	ln, err := upg.Listen(network, addr)
+	if err != nil {
+		return nil, err
+	}
+	if ul, ok := ln.(*net.UnixListener); ok {
+		ul.SetUnlinkOnClose(false) // the file outlives this process
+	}
+	defer ln.Close() // the socket lives on in the dup and in the upgrader
+	sc, ok := ln.(syscall.Conn)
+	if !ok {
+		return nil, fmt.Errorf("sock: listener %T has no descriptor", ln)
+	}
+	return socket.FromConn(sc)
+}
+
+func runServeWith(e *env, name string, o *serveOpts, upg *tableflip.Upgrader) error {
 	svc, ok := findService(name)
 	if !ok {
 		return usagef("unknown service %q (want %s)", name, strings.Join(serviceNames(), ", "))
@@ -141,7 +200,16 @@ func runServe(e *env, name string, o *serveOpts) error {
 		}
 		srv.TLSConfig, fingerprint = cfg, fp
 	}
-	if err := srv.Bind(); err != nil {
+	if upg != nil {
+		sock, err := inherit(upg, network, addr)
+		if err != nil {
+			return addrUsage(err)
+		}
+		if err := srv.Adopt(sock); err != nil {
+			sock.Close()
+			return err
+		}
+	} else if err := srv.Bind(); err != nil {
 		return addrUsage(err)
 	}
 	if err := srv.Activate(); err != nil {
@@ -162,6 +230,31 @@ func runServe(e *env, name string, o *serveOpts) error {
 	defer signal.Stop(sigs)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(e.ctx) }()
+	var upgraded <-chan struct{}
+	if upg != nil {
+		upgraded = upg.Exit()
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		stopHup := make(chan struct{})
+		defer func() { signal.Stop(hup); close(stopHup) }()
+		go func() {
+			for {
+				select {
+				case <-hup:
+				case <-stopHup:
+					return
+				}
+				fmt.Fprintf(e.stderr, "sock: SIGHUP: starting a new sock (pid %d hands over)\n", os.Getpid())
+				if err := upg.Upgrade(); err != nil {
+					fmt.Fprintln(e.stderr, "sock: upgrade failed; still serving:", err)
+				}
+			}
+		}()
+		if err := upg.Ready(); err != nil {
+			srv.Close()
+			return err
+		}
+	}
 	select {
 	case err := <-served:
 		if errors.Is(err, ss.ErrServerClosed) {
@@ -170,6 +263,8 @@ func runServe(e *env, name string, o *serveOpts) error {
 		return err
 	case <-sigs:
 	case <-e.ctx.Done():
+	case <-upgraded:
+		fmt.Fprintf(e.stderr, "sock: the new sock is serving; pid %d finishes its requests\n", os.Getpid())
 	}
 	if !child {
 		fmt.Fprintln(e.stderr, "sock: shutting down; waiting for requests in flight (signal again to force)")

@@ -381,6 +381,10 @@ func TestServeUsage(t *testing.T) {
 		{"serve", "echo", "--proto", "udp", "--tls"},
 		{"serve", "echo", "--idle-timeout", "soon"},
 		{"serve", "echo", "--workers", "-1"},
+		{"serve", "echo", "--pid-file", "x.pid"},
+		{"serve", "echo", "--graceful-restart", "--proto", "udp"},
+		{"serve", "echo", "--graceful-restart", "--dispatcher", "prefork"},
+		{"serve", "echo", "--graceful-restart", "--engine", "loop"},
 		{"serve"},
 	} {
 		code, _, errs := run(t, "", args...)

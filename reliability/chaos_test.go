@@ -1,0 +1,240 @@
+//go:build linux
+
+package reliability_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/socketkit/socketkit/internal/sockettest"
+	"github.com/socketkit/socketkit/socket"
+	ss "github.com/socketkit/socketkit/socketserver"
+)
+
+// digestServer reads a stream to its end and answers with its sha256: the
+// receiving side of the transfers. It runs inside ns.
+func digestServer(t *testing.T, ns *netns) (socket.Sockaddr, func()) {
+	t.Helper()
+	h := ss.HandlerFunc(func(ctx context.Context, r *ss.Request) error {
+		sum := sha256.New()
+		if _, err := io.Copy(sum, r.Conn); err != nil {
+			return err
+		}
+		_, err := r.Conn.Write(sum.Sum(nil))
+		return err
+	})
+	var srv *ss.Server
+	var err error
+	ns.do(t, func() { srv, err = ss.NewTCPServer("127.0.0.1:0", h) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Logger = slog.New(slog.DiscardHandler)
+	srv.LingerTimeout = 5 * time.Second
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ServeForever() }()
+	return srv.Address(), func() {
+		srv.Close()
+		<-errc
+	}
+}
+
+// nsClient makes a TCP socket inside ns.
+func nsClient(t *testing.T, ns *netns) *socket.Socket {
+	t.Helper()
+	var c *socket.Socket
+	var err error
+	ns.do(t, func() { c, err = socket.New(socket.AF_INET, socket.SOCK_STREAM, 0) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// transfer sends size random bytes to a digestServer in ns and checks the
+// digest that comes back; it returns the time taken.
+func transfer(t *testing.T, ns *netns, size int, limit time.Duration) time.Duration {
+	t.Helper()
+	addr, stop := digestServer(t, ns)
+	defer stop()
+	payload := make([]byte, size)
+	rand.Read(payload)
+	want := sha256.Sum256(payload)
+	c := nsClient(t, ns)
+	defer c.Close()
+	c.SetTimeout(limit)
+	start := time.Now()
+	if err := c.Connect(addr); err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	if _, err := c.Sendall(payload, 0); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	c.CloseWrite()
+	got := make([]byte, 32)
+	if _, err := io.ReadFull(c, got); err != nil {
+		t.Fatalf("reading the digest: %v", err)
+	}
+	took := time.Since(start)
+	if !bytes.Equal(got, want[:]) {
+		t.Fatalf("sha256 differs: sent %x, received %x", want, got)
+	}
+	return took
+}
+
+// dropRate drops pct% of incoming TCP packets (data and ACKs alike).
+func dropRate(t *testing.T, ns *netns, pct int) {
+	ns.nft(t, fmt.Sprintf(`table inet chaos {
+	chain in {
+		type filter hook input priority 0; policy accept;
+		meta l4proto tcp numgen random mod 100 < %d counter drop
+	}
+}
+`, pct))
+}
+
+// TestPacketLoss: 20 MB arrives intact through 5% and 20% random loss.
+func TestPacketLoss(t *testing.T) {
+	for _, tc := range []struct {
+		pct   int
+		limit time.Duration
+	}{{5, 10 * time.Second}, {20, 60 * time.Second}} {
+		t.Run(fmt.Sprintf("%dpct", tc.pct), func(t *testing.T) {
+			sockettest.LeakCheck(t)
+			ns := newNetns(t)
+			dropRate(t, ns, tc.pct)
+			took := transfer(t, ns, 20_000_000, tc.limit)
+			figure(t, fmt.Sprintf("loss_%dpct_20MB_secs", tc.pct), fmt.Sprintf("%.2f", took.Seconds()))
+			drops := ns.dropped(t)
+			figure(t, fmt.Sprintf("loss_%dpct_packets_dropped", tc.pct), drops)
+			if drops == 0 {
+				t.Errorf("the nft rule dropped nothing: the test proved nothing")
+			}
+			if took > tc.limit {
+				t.Errorf("took %v, bound %v", took, tc.limit)
+			}
+		})
+	}
+}
+
+// TestRateLimit: through an 8 Mbit/s token bucket, 4 MB takes what the
+// rate says, within 15%, and no deadline fires by mistake.
+func TestRateLimit(t *testing.T) {
+	sockettest.LeakCheck(t)
+	ns := newNetns(t)
+	ns.sh(t, "tc qdisc add dev lo root tbf rate 8mbit burst 32kbit latency 400ms")
+	const size = 4_000_000
+	took := transfer(t, ns, size, 30*time.Second)
+	mbit := float64(size) * 8 / took.Seconds() / 1e6
+	figure(t, "tbf_8mbit_measured_mbit", fmt.Sprintf("%.2f", mbit))
+	// Both directions share lo's one qdisc; the ACKs are small.
+	if mbit < 8*0.85 || mbit > 8*1.15 {
+		t.Errorf("%.2f Mbit/s through an 8 Mbit/s bucket", mbit)
+	}
+}
+
+// TestResetMidStream: the kernel answers with a RST after 5 MB; the sender
+// gets ECONNRESET (an error, not a panic or a hang) and the server serves
+// the next client.
+func TestResetMidStream(t *testing.T) {
+	sockettest.LeakCheck(t)
+	ns := newNetns(t)
+	addr, stop := digestServer(t, ns)
+	defer stop()
+	port := addr.(*socket.Inet4Addr).Port
+	ns.nft(t, fmt.Sprintf(`table inet chaos {
+	chain in {
+		type filter hook input priority 0; policy accept;
+		tcp dport %d quota over 5 mbytes counter reject with tcp reset
+	}
+}
+`, port))
+	c := nsClient(t, ns)
+	defer c.Close()
+	c.SetTimeout(20 * time.Second)
+	if err := c.Connect(addr); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.Sendall(make([]byte, 20_000_000), 0)
+	figure(t, "rst_midstream_error", fmt.Sprintf("%q", errClass(err)))
+	if !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, syscall.EPIPE) {
+		t.Fatalf("send through a reset: %v, want ECONNRESET", err)
+	}
+	ns.sh(t, "nft flush ruleset")
+	if took := transfer(t, ns, 1_000_000, 10*time.Second); took <= 0 {
+		t.Fatal("no transfer after the reset")
+	}
+}
+
+// TestPartitionUserTimeout: the peer vanishes (every packet dropped); with
+// TCP_USER_TIMEOUT of 2 s the sender learns within 3 s.
+func TestPartitionUserTimeout(t *testing.T) {
+	sockettest.LeakCheck(t)
+	ns := newNetns(t)
+	addr, stop := digestServer(t, ns)
+	defer stop()
+	c := nsClient(t, ns)
+	defer c.Close()
+	if err := c.SetUserTimeout(2 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	c.SetTimeout(30 * time.Second)
+	if err := c.Connect(addr); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Sendall([]byte("before the partition"), 0); err != nil {
+		t.Fatal(err)
+	}
+	ns.nft(t, `table inet chaos {
+	chain in {
+		type filter hook input priority 0; policy accept;
+		meta l4proto tcp counter drop
+	}
+}
+`)
+	start := time.Now()
+	var err error
+	for err == nil && time.Since(start) < 20*time.Second {
+		_, err = c.Sendall(make([]byte, 64<<10), 0)
+	}
+	took := time.Since(start)
+	figure(t, "partition_detected_secs", fmt.Sprintf("%.2f", took.Seconds()))
+	if !errors.Is(err, syscall.ETIMEDOUT) {
+		t.Fatalf("after a partition: %v, want ETIMEDOUT", err)
+	}
+	if took > 3*time.Second {
+		t.Errorf("partition detected after %v, want within 3s", took)
+	}
+}
+
+func errClass(err error) string {
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return unixName(errno)
+	}
+	if err == nil {
+		return "none"
+	}
+	return err.Error()
+}
+
+func unixName(e syscall.Errno) string {
+	switch e {
+	case syscall.ECONNRESET:
+		return "ECONNRESET"
+	case syscall.EPIPE:
+		return "EPIPE"
+	case syscall.ETIMEDOUT:
+		return "ETIMEDOUT"
+	}
+	return e.Error()
+}

@@ -1,0 +1,5 @@
+//go:build linux && race
+
+package reliability_test
+
+const raceEnabled = true

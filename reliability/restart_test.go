@@ -1,0 +1,161 @@
+//go:build linux
+
+package reliability_test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// buildSock builds the sock command into dir.
+func buildSock(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "sock")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/socketkit/socketkit/cmd/sock").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+var servingRe = regexp.MustCompile(`serving echo on (\S+) `)
+
+// TestRestartUnderLoad: sock serve --graceful-restart is upgraded three
+// times in six seconds while 8 clients open a connection for every
+// request; not one request fails.
+func TestRestartUnderLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the sock command")
+	}
+	bin := buildSock(t)
+	pidFile := filepath.Join(t.TempDir(), "sock.pid")
+	cmd := exec.Command(bin, "serve", "echo", "--graceful-restart", "--pid-file", pidFile, "--addr", "127.0.0.1:0")
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	var addr string
+	for addr == "" {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatal("sock exited before serving")
+			}
+			if m := servingRe.FindStringSubmatch(l); m != nil {
+				addr = m[1]
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("sock did not start")
+		}
+	}
+	go func() {
+		for l := range lines {
+			t.Log("sock: " + l)
+		}
+	}()
+	currentPid := func() int {
+		b, err := os.ReadFile(pidFile)
+		if err != nil {
+			return 0
+		}
+		n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+		return n
+	}
+	pids := map[int]bool{currentPid(): true}
+	defer func() {
+		// Stop whichever sock serves now, and the first if it lingers.
+		if p := currentPid(); p > 0 {
+			syscall.Kill(p, syscall.SIGTERM)
+		}
+		cmd.Process.Kill()
+		cmd.Wait()
+	}()
+
+	var ok, failed atomic.Int64
+	var firstErr atomic.Value
+	stop := time.Now().Add(6 * time.Second)
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			for n := 0; time.Now().Before(stop); n++ {
+				msg := fmt.Sprintf("client %d request %d\n", i, n)
+				if err := echoOnce(addr, msg); err != nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+					continue
+				}
+				ok.Add(1)
+			}
+		}(i)
+	}
+	for k := 1; k <= 3; k++ {
+		time.Sleep(1500 * time.Millisecond)
+		old := currentPid()
+		if err := syscall.Kill(old, syscall.SIGHUP); err != nil {
+			t.Fatalf("SIGHUP %d: %v", old, err)
+		}
+		deadline := time.Now().Add(3 * time.Second)
+		for currentPid() == old && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if currentPid() == old {
+			t.Fatalf("upgrade %d: pid file still names %d", k, old)
+		}
+		pids[currentPid()] = true
+	}
+	wg.Wait()
+	figure(t, "restart_requests_ok", ok.Load())
+	figure(t, "restart_requests_failed", failed.Load())
+	figure(t, "restart_processes", len(pids))
+	if failed.Load() > 0 {
+		t.Fatalf("%d of %d requests failed across 3 upgrades; first: %v", failed.Load(), ok.Load()+failed.Load(), firstErr.Load())
+	}
+	if ok.Load() == 0 || len(pids) != 4 {
+		t.Fatalf("%d requests, %d processes", ok.Load(), len(pids))
+	}
+}
+
+// echoOnce sends msg on a new connection and checks the echo.
+func echoOnce(addr, msg string) error {
+	c, err := net.DialTimeout("tcp", addr, 3*time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, msg); err != nil {
+		return err
+	}
+	c.(*net.TCPConn).CloseWrite()
+	got, err := io.ReadAll(c)
+	if err != nil {
+		return err
+	}
+	if string(got) != msg {
+		return fmt.Errorf("echo %q, want %q", got, msg)
+	}
+	return nil
+}

@@ -1,0 +1,166 @@
+//go:build linux
+
+package reliability_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/socketkit/socketkit/internal/sockettest"
+	ss "github.com/socketkit/socketkit/socketserver"
+)
+
+// lineServer answers each connection's first line and closes, with an
+// absolute RequestTimeout.
+func lineServer(t *testing.T, d ss.Dispatcher, timeout time.Duration) (string, func()) {
+	h := ss.HandlerFunc(func(ctx context.Context, r *ss.Request) error {
+		line, err := bufio.NewReader(r.Conn).ReadString('\n')
+		if err != nil {
+			return nil
+		}
+		_, err = r.Conn.Write([]byte("ok " + line))
+		return err
+	})
+	srv, err := ss.NewTCPServer("127.0.0.1:0", h, ss.WithDispatcher(d), ss.WithBacklog(1024))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Logger = slog.New(slog.DiscardHandler)
+	srv.RequestTimeout = timeout
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ServeForever() }()
+	return srv.Address().String(), func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		<-errc
+	}
+}
+
+// TestSlowloris: 200 clients trickle a byte every 500ms and never finish
+// their line; 50 normal clients make requests beside them. The slow ones
+// are closed on the 2s absolute deadline (within 10%), the normal ones
+// keep a p99 under 50ms.
+func TestSlowloris(t *testing.T) {
+	for _, d := range []struct {
+		name string
+		make func() ss.Dispatcher
+	}{
+		{"goroutines", func() ss.Dispatcher { return &ss.Goroutines{} }},
+		{"eventloop", func() ss.Dispatcher { return &ss.EventLoop{Loops: 2} }},
+	} {
+		t.Run(d.name, func(t *testing.T) {
+			sockettest.LeakCheck(t)
+			const deadline = 2 * time.Second
+			addr, stop := lineServer(t, d.make(), deadline)
+			defer stop()
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			var slowLife []time.Duration
+			var slowErrs []error
+			for i := 0; i < 200; i++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+					if err != nil {
+						mu.Lock()
+						slowErrs = append(slowErrs, err)
+						mu.Unlock()
+						return
+					}
+					defer c.Close()
+					start := time.Now()
+					// Trickle until the server closes on us.
+					closed := make(chan struct{})
+					go func() {
+						c.SetReadDeadline(time.Now().Add(10 * time.Second))
+						c.Read(make([]byte, 1)) // returns at the server's close
+						close(closed)
+					}()
+					tick := time.NewTicker(500 * time.Millisecond)
+					defer tick.Stop()
+					for {
+						select {
+						case <-closed:
+							mu.Lock()
+							slowLife = append(slowLife, time.Since(start))
+							mu.Unlock()
+							return
+						case <-tick.C:
+							c.Write([]byte("x"))
+						}
+					}
+				}()
+			}
+			time.Sleep(200 * time.Millisecond) // the slow ones are in
+			var lat []time.Duration
+			var normalErrs int
+			var nwg sync.WaitGroup
+			stopNormal := time.Now().Add(2500 * time.Millisecond)
+			for i := 0; i < 50; i++ {
+				nwg.Add(1)
+				go func(i int) {
+					defer nwg.Done()
+					for n := 0; time.Now().Before(stopNormal); n++ {
+						start := time.Now()
+						c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+						if err != nil {
+							mu.Lock()
+							normalErrs++
+							mu.Unlock()
+							continue
+						}
+						c.SetDeadline(time.Now().Add(5 * time.Second))
+						msg := fmt.Sprintf("client %d request %d\n", i, n)
+						c.Write([]byte(msg))
+						got, err := bufio.NewReader(c).ReadString('\n')
+						c.Close()
+						mu.Lock()
+						if err != nil || got != "ok "+msg {
+							normalErrs++
+						} else {
+							lat = append(lat, time.Since(start))
+						}
+						mu.Unlock()
+						time.Sleep(10 * time.Millisecond)
+					}
+				}(i)
+			}
+			nwg.Wait()
+			wg.Wait()
+			if len(slowErrs) > 0 {
+				t.Fatalf("%d slow clients could not connect: %v", len(slowErrs), slowErrs[0])
+			}
+			sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+			sort.Slice(slowLife, func(i, j int) bool { return slowLife[i] < slowLife[j] })
+			if len(lat) == 0 {
+				t.Fatal("no normal request completed")
+			}
+			p99 := lat[len(lat)*99/100]
+			figure(t, "slowloris_"+d.name+"_normal_p99_ms", fmt.Sprintf("%.1f", float64(p99.Microseconds())/1000))
+			figure(t, "slowloris_"+d.name+"_normal_requests", len(lat))
+			figure(t, "slowloris_"+d.name+"_slow_closed_after_s", fmt.Sprintf("%.2f-%.2f", slowLife[0].Seconds(), slowLife[len(slowLife)-1].Seconds()))
+			if normalErrs > 0 {
+				t.Errorf("%d normal requests failed", normalErrs)
+			}
+			if p99 > 50*time.Millisecond {
+				t.Errorf("normal p99 %v beside 200 slow clients, want < 50ms", p99)
+			}
+			if len(slowLife) != 200 {
+				t.Fatalf("%d of 200 slow clients were closed", len(slowLife))
+			}
+			lo, hi := slowLife[0], slowLife[len(slowLife)-1]
+			if lo < deadline*9/10 || hi > deadline*11/10+200*time.Millisecond {
+				t.Errorf("slow clients closed after %v..%v, want %v ±10%%", lo, hi, deadline)
+			}
+		})
+	}
+}
