@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -83,27 +84,84 @@ func TestSoakUDP(t *testing.T) {
 	}
 }
 
+// TestSoakUnixgram is TestSoakUDP over Unix datagram sockets, on the
+// socketserver dispatchers (the engine serves UDP, not unixgram). Each
+// client binds an abstract name so that the server's reply finds it.
+func TestSoakUnixgram(t *testing.T) {
+	dur, _ := soakLength()
+	if dur > 10*time.Second {
+		dur = 10 * time.Second
+	}
+	for _, tg := range udpTargets {
+		if tg.name == engineTarget.name {
+			continue
+		}
+		t.Run(tg.name, func(t *testing.T) {
+			sockettest.LeakCheck(t)
+			addr, stop := tg.start(t, "unixgram", sockettest.UnixPath(t, "dgram.sock"))
+			defer stop()
+			sent, got, corrupt, dup, err := dgramFlood("unixgram", addr, 10, 10000, 200, dur)
+			if err != nil {
+				t.Fatal(err)
+			}
+			key := "soak_unixgram_" + tg.name
+			figure(t, key+"_sent", sent)
+			figure(t, key+"_received", got)
+			figure(t, key+"_loss_pct", fmt.Sprintf("%.3f", 100*float64(sent-got)/float64(sent)))
+			figure(t, key+"_corrupt", corrupt)
+			figure(t, key+"_duplicated", dup)
+			if corrupt != 0 || dup != 0 {
+				t.Fatalf("%d corrupt, %d duplicated datagrams", corrupt, dup)
+			}
+			if got == 0 {
+				t.Fatal("nothing came back")
+			}
+		})
+	}
+}
+
 // udpFlood sends rate datagrams a second (size-byte frames) spread over
 // flows sockets for d, then waits briefly for the last echoes.
 func udpFlood(addr string, flows, rate, size int, d time.Duration) (sent, got, corrupt, dup int64, err error) {
+	return dgramFlood("udp", addr, flows, rate, size, d)
+}
+
+// dialDgram connects a datagram client on network ("udp" or "unixgram").
+func dialDgram(network, addr string, i int) (net.Conn, error) {
+	if network == "unixgram" {
+		local := &net.UnixAddr{Net: network, Name: fmt.Sprintf("@socketkit-soak-%d-%d-%d", os.Getpid(), time.Now().UnixNano(), i)}
+		return net.DialUnix(network, local, &net.UnixAddr{Net: network, Name: addr})
+	}
+	ra, err := net.ResolveUDPAddr(network, addr)
+	if err != nil {
+		return nil, err
+	}
+	c, err := net.DialUDP(network, nil, ra)
+	if err != nil {
+		return nil, err
+	}
+	c.SetReadBuffer(4 << 20)
+	return c, nil
+}
+
+// dgramFlood is udpFlood on network.
+func dgramFlood(network, addr string, flows, rate, size int, d time.Duration) (sent, got, corrupt, dup int64, err error) {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	conns := make([]*net.UDPConn, flows)
+	conns := make([]net.Conn, flows)
 	for i := range conns {
-		ra, _ := net.ResolveUDPAddr("udp", addr)
-		c, err := net.DialUDP("udp", nil, ra)
+		c, err := dialDgram(network, addr, i)
 		if err != nil {
 			for _, c := range conns[:i] {
 				c.Close()
 			}
 			return 0, 0, 0, 0, err
 		}
-		c.SetReadBuffer(4 << 20)
 		conns[i] = c
 	}
 	for i, c := range conns {
 		wg.Add(1)
-		go func(id uint64, c *net.UDPConn) {
+		go func(id uint64, c net.Conn) {
 			defer wg.Done()
 			seen := map[uint32]bool{}
 			buf := make([]byte, 64<<10)

@@ -95,6 +95,9 @@ func connectTarget(o *netOpts, args []string) (string, error) {
 		if len(args) != 1 {
 			return "", usagef("with -U, give one path (or @name)")
 		}
+		if args[0] == "" {
+			return "", usagef("empty Unix socket path")
+		}
 		return args[0], nil
 	}
 	var host, port string
@@ -110,8 +113,10 @@ func connectTarget(o *netOpts, args []string) (string, error) {
 	default:
 		return "", usagef("give HOST PORT")
 	}
-	if _, err := socket.ParsePort(o.proto(), port); err != nil {
+	if p, err := socket.ParsePort(o.proto(), port); err != nil {
 		return "", usageError{err}
+	} else if p == 0 {
+		return "", usagef("port 0: a peer listens on a port from 1 to 65535")
 	}
 	if o.noDNS && host != "" {
 		if _, err := netip.ParseAddr(host); err != nil {
