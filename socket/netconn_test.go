@@ -181,9 +181,25 @@ func TestListenerAdapter(t *testing.T) {
 	if _, err := l.Accept(); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("Accept past deadline: %v", err)
 	}
+	// A Close from another goroutine ends an Accept that is waiting.
+	l.SetDeadline(time.Time{})
+	accepted := make(chan error, 1)
+	go func() { _, err := l.Accept(); accepted <- err }()
+	time.Sleep(20 * time.Millisecond)
 	l.Close()
+	select {
+	case err := <-accepted:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("Accept ended by a concurrent Close: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not end a waiting Accept")
+	}
 	if _, err := l.Accept(); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("Accept after Close: %v", err)
+	}
+	if err := l.Close(); err != nil { // idempotent, as Socket.Close documents
+		t.Errorf("a second Close: %v", err)
 	}
 }
 
@@ -206,6 +222,25 @@ func TestPacketConnAdapter(t *testing.T) {
 			if _, _, err := pb.ReadFrom(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
 				t.Fatalf("ReadFrom past deadline: %v", err)
 			}
+			pb.SetReadDeadline(time.Time{})
+			// A datagram longer than the buffer: as with the standard
+			// library, the first len(buf) bytes and no error; the rest is
+			// gone, and the next read gets the next datagram.
+			pa.WriteTo([]byte("0123456789abcdefXYZ"), dst)
+			pa.WriteTo([]byte("next"), dst)
+			short := make([]byte, 16)
+			if nn, _, err := pb.ReadFrom(short); nn != 16 || err != nil || string(short) != "0123456789abcdef" {
+				t.Fatalf("ReadFrom of a long datagram = %d %q, %v", nn, short[:nn], err)
+			}
+			if nn, _, err := pb.ReadFrom(buf); err != nil || string(buf[:nn]) != "next" {
+				t.Fatalf("ReadFrom after a truncated datagram = %q, %v", buf[:nn], err)
+			}
+			// A write deadline in the past fails the write at once.
+			pa.SetWriteDeadline(time.Now().Add(-time.Second))
+			if _, err := pa.WriteTo([]byte("late"), dst); !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("WriteTo past deadline: %v", err)
+			}
+			pa.SetWriteDeadline(time.Time{})
 		})
 	}
 }

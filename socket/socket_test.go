@@ -773,3 +773,58 @@ func TestThreadsDoNotGrow(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestMisuse: calls made in the wrong state or on the wrong kind of socket
+// fail with one error that names the system call and wraps the kernel's
+// errno, and leave the socket usable.
+func TestMisuse(t *testing.T) {
+	sockettest.LeakCheck(t)
+	v4 := func(s string) socket.Sockaddr {
+		sa, err := socket.ParseAddr(socket.AF_INET, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sa
+	}
+	cases := []struct {
+		name    string
+		typ     socket.Type
+		call    func(s *socket.Socket) error
+		syscall string
+		errno   syscall.Errno
+	}{
+		{"Listen on a datagram socket", socket.SOCK_DGRAM, func(s *socket.Socket) error { return s.Listen(5) }, "listen", syscall.EOPNOTSUPP},
+		{"Accept before Listen", socket.SOCK_STREAM, func(s *socket.Socket) error { _, _, err := s.Accept(); return err }, "accept4", syscall.EINVAL},
+		{"Accept on a datagram socket", socket.SOCK_DGRAM, func(s *socket.Socket) error { _, _, err := s.Accept(); return err }, "accept4", syscall.EOPNOTSUPP},
+		{"Recv on an unconnected stream", socket.SOCK_STREAM, func(s *socket.Socket) error { _, err := s.Recv(make([]byte, 1), 0); return err }, "recvfrom", syscall.ENOTCONN},
+		{"Send on an unconnected stream", socket.SOCK_STREAM, func(s *socket.Socket) error { _, err := s.Send([]byte("x"), 0); return err }, "sendto", syscall.EPIPE},
+		{"Getpeername unconnected", socket.SOCK_STREAM, func(s *socket.Socket) error { _, err := s.Getpeername(); return err }, "getpeername", syscall.ENOTCONN},
+		{"Bind twice", socket.SOCK_STREAM, func(s *socket.Socket) error {
+			if err := s.Bind(v4("127.0.0.1:0")); err != nil {
+				return err
+			}
+			return s.Bind(v4("127.0.0.1:0"))
+		}, "bind", syscall.EINVAL},
+		{"Connect to an IPv6 address", socket.SOCK_STREAM, func(s *socket.Socket) error {
+			sa, _ := socket.ParseAddr(socket.AF_INET6, "[::1]:9")
+			return s.Connect(sa)
+		}, "", syscall.EAFNOSUPPORT}, // caught before connect(2), naming both families
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSock(t, socket.AF_INET, tc.typ)
+			s.SetTimeout(time.Second)
+			err := tc.call(s)
+			var se *os.SyscallError
+			if tc.syscall == "" && errors.As(err, &se) {
+				t.Fatalf("got %v; want the mismatch caught before the system call", err)
+			}
+			if (tc.syscall != "" && (!errors.As(err, &se) || se.Syscall != tc.syscall)) || !errors.Is(err, tc.errno) {
+				t.Fatalf("got %v; want a %s error wrapping %v", err, tc.syscall, tc.errno)
+			}
+			if s.Fd() < 0 {
+				t.Fatal("the socket was closed by a failed call")
+			}
+		})
+	}
+}
