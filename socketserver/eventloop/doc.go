@@ -70,5 +70,10 @@
 // Accepting: with one listener (the default), every loop watches it with
 // EPOLLEXCLUSIVE, so a new connection wakes one loop, which accepts it.
 // With ReusePort each loop has a listener of its own (SO_REUSEPORT) and
-// the kernel spreads connections by their addresses.
+// the kernel spreads connections by their addresses. When accept fails for
+// want of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM), the loop
+// stops watching its listeners for 5ms, doubling up to 1s, or until one of
+// its connections closes and frees a descriptor; it never sleeps on the
+// loop, so its other connections are served meanwhile. Stats counts these
+// failures in AcceptErrors. Connections wait in the listen queue.
 package eventloop
