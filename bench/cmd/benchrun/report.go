@@ -299,7 +299,7 @@ func writeWrk(w io.Writer, data map[string][][]httpResult, sel []server, cells [
 				}
 			}
 			fmt.Fprintf(w, " %.0f |", median(xs))
-			if p := median(ps); p > 0 {
+			if p := median(ps); p > 0 && c.Pipeline <= 1 {
 				p99s = append(p99s, fmt.Sprintf("%.0f", p))
 			} else {
 				p99s = append(p99s, "n/a") // wrk does not time pipelined requests
