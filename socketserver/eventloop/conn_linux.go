@@ -169,12 +169,15 @@ func (c *Conn) consumeOut(n int) {
 		}
 		n -= len(first)
 		c.loop.putChunk(c.out[0])
-		c.out[0] = nil
-		c.out = c.out[1:]
+		// Shift rather than reslice, so the list keeps its backing array
+		// and the next write appends without allocating.
+		k := copy(c.out, c.out[1:])
+		c.out[k] = nil
+		c.out = c.out[:k]
 		c.outOff = 0
 	}
-	if len(c.out) == 0 {
-		c.out = nil
+	if len(c.out) == 0 && cap(c.out) > 4 {
+		c.out = nil // a burst's long list is not kept by an idle connection
 	}
 }
 
@@ -236,14 +239,15 @@ func (c *Conn) AsyncWrite(p []byte, done func(c *Conn, err error)) error {
 	if c.queued.Load() > int64(l.e.highWatermark()) {
 		return ErrOutboundFull
 	}
-	data := append([]byte(nil), p...)
+	buf := getAsyncBuf(len(p))
+	var data []byte
+	if buf != nil {
+		data = (*buf)[:copy(*buf, p)]
+	} else {
+		data = append([]byte(nil), p...)
+	}
 	c.queued.Add(int64(len(data)))
-	return l.submit(task{kind: taskWrite, c: c, gen: c.gen, data: data, done: func(cc *Conn, err error) {
-		cc.queued.Add(-int64(len(data))) // write() counted it again
-		if done != nil {
-			done(cc, err)
-		}
-	}})
+	return l.submit(task{kind: taskWrite, c: c, gen: c.gen, data: data, buf: buf, done: done})
 }
 
 // AsyncClose closes the connection from any goroutine, after the output

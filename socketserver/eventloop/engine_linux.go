@@ -310,9 +310,44 @@ type task struct {
 	fn   func(*loop)
 	c    *Conn
 	gen  uint32
-	data []byte
+	data []byte  // taskWrite: a copy of the caller's bytes
+	buf  *[]byte // taskWrite: data's pooled buffer, if it has one
 	done func(c *Conn, err error)
 	kind uint8
+}
+
+// settle ends a task that did not run, or a write that did (err nil): a
+// write's bytes leave the connection's queued count (write counted them
+// again when it took them) and its buffer goes back to the pool; then
+// done is told.
+func (t *task) settle(err error) {
+	if t.kind == taskWrite {
+		t.c.queued.Add(-int64(len(t.data)))
+		putAsyncBuf(t.buf)
+	}
+	if t.done != nil {
+		t.done(t.c, err)
+	}
+}
+
+// asyncBufs holds the buffers AsyncWrite copies into, so that a write from
+// another goroutine allocates nothing once the pool is warm. Buffers come
+// in one size; longer writes get a buffer of their own.
+var asyncBufs = sync.Pool{New: func() any { b := make([]byte, asyncBufSize); return &b }}
+
+const asyncBufSize = 16 << 10
+
+func getAsyncBuf(n int) *[]byte {
+	if n > asyncBufSize {
+		return nil
+	}
+	return asyncBufs.Get().(*[]byte)
+}
+
+func putAsyncBuf(b *[]byte) {
+	if b != nil {
+		asyncBufs.Put(b)
+	}
 }
 
 const (
@@ -439,8 +474,8 @@ func (l *loop) closeFds() {
 		switch {
 		case t.kind == taskFunc:
 			t.fn(l)
-		case t.done != nil:
-			t.done(t.c, ErrConnClosed)
+		default:
+			t.settle(ErrConnClosed)
 		}
 	}
 }
@@ -468,8 +503,8 @@ func (l *loop) submit(t task) error {
 	l.mu.Lock()
 	if l.stopped {
 		l.mu.Unlock()
-		if t.done != nil {
-			t.done(t.c, ErrEngineClosed)
+		if t.kind != taskFunc {
+			t.settle(ErrEngineClosed)
 		}
 		return ErrEngineClosed
 	}
@@ -499,18 +534,14 @@ func (l *loop) runTasks() {
 		case taskWrite, taskClose, taskWake:
 			c := t.c
 			if c.loop != l || c.gen != t.gen || c.flags&fClosed != 0 {
-				if t.done != nil {
-					t.done(c, ErrConnClosed)
-				}
+				t.settle(ErrConnClosed)
 				break
 			}
 			switch t.kind {
 			case taskWrite:
 				c.write(t.data)
 				l.flushDirty()
-				if t.done != nil {
-					t.done(c, nil)
-				}
+				t.settle(nil)
 			case taskClose:
 				l.closeConn(c, nil, false)
 			case taskWake:

@@ -26,7 +26,7 @@ func (echo) OnData(c *eventloop.Conn) eventloop.Action {
 
 // start serves e on network/addr and returns its address and a stop
 // function that shuts it down and checks Serve's result.
-func start(t *testing.T, e *eventloop.Engine, network, addr string) (string, func()) {
+func start(t testing.TB, e *eventloop.Engine, network, addr string) (string, func()) {
 	t.Helper()
 	errc := make(chan error, 1)
 	go func() { errc <- e.ListenAndServe(network, addr) }()

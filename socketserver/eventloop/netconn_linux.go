@@ -32,6 +32,7 @@ type NetConn struct {
 
 	mu       sync.Mutex
 	in       []byte // data from the loop not yet read
+	inBuf    []byte // in's backing array, reused once in is read (up to inKeep)
 	eof      bool   // the peer closed its side
 	err      error  // the connection failed or was closed
 	closed   bool   // Close was called
@@ -43,6 +44,11 @@ type NetConn struct {
 // inLimit bounds the data a NetConn buffers for a reader that is behind;
 // beyond it the loop stops reading from the socket.
 const inLimit = 256 << 10
+
+// inKeep is the largest input buffer a NetConn keeps for reuse once it
+// has been read: small enough to cost little on an idle connection, large
+// enough that request/response traffic does not allocate per message.
+const inKeep = 4 << 10
 
 type blockingHandler struct {
 	ctx   context.Context
@@ -63,7 +69,16 @@ func (h *blockingHandler) OnOpen(c *Conn) Action {
 func (h *blockingHandler) OnData(c *Conn) Action {
 	nc := c.Context().(*NetConn)
 	nc.mu.Lock()
-	nc.in = append(nc.in, c.Next(-1)...)
+	data := c.Next(-1)
+	if len(nc.in) == 0 {
+		nc.in = nc.inBuf[:0]
+	}
+	if len(nc.in)+len(data) > cap(nc.in) {
+		nc.in = append(nc.in, data...) // a new array, which becomes inBuf
+		nc.inBuf = nc.in[:0]
+	} else {
+		nc.in = append(nc.in, data...)
+	}
 	if len(nc.in) >= inLimit && !nc.paused {
 		nc.paused = true
 		c.PauseRead()
@@ -161,6 +176,9 @@ func (nc *NetConn) Read(p []byte) (int, error) {
 			nc.in = nc.in[n:]
 			if len(nc.in) == 0 {
 				nc.in = nil
+				if cap(nc.inBuf) > inKeep {
+					nc.inBuf = nil // an idle connection keeps no large buffer
+				}
 			}
 			if nc.paused && len(nc.in) < inLimit/2 {
 				nc.paused = false
