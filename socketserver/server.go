@@ -53,7 +53,11 @@ type Server struct {
 	AllowReuseAddress bool
 	// AllowReusePort sets SO_REUSEPORT before binding (IP networks only), so
 	// that several servers can share one port. Default false. Python:
-	// allow_reuse_port.
+	// allow_reuse_port. Closing one of several such servers resets the
+	// connections waiting in its accept queue, unless the sysctl
+	// net.ipv4.tcp_migrate_req is 1 (TestReusePortHandover in reliability/
+	// measures both): for restarts, hand the socket over instead (Adopt,
+	// sock serve --graceful-restart).
 	AllowReusePort bool
 	// DualStack makes a server on an IPv6 address ("[::]:port") accept IPv4
 	// too (IPV6_V6ONLY off). Default false: an IPv6 server is IPv6 only.
