@@ -53,7 +53,7 @@ import re, sys, datetime, platform
 took = int(sys.argv[1])
 figs = open("reliability/figures.txt").read().strip().splitlines()
 body = ["Last run: %s on %s (%s), %d s, `sudo scripts/reliability.sh`:" % (
-    datetime.datetime.utcnow().strftime("%Y-%m-%d"), platform.node(), platform.release(), took), "", "```"]
+    datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"), platform.node(), platform.release(), took), "", "```"]
 body += figs + ["```"]
 begin, end = "<!-- figures: begin (scripts/reliability.sh) -->", "<!-- figures: end -->"
 text = open("RELIABILITY.md").read()
