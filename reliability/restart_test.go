@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/socketkit/socketkit/internal/sockettest"
 )
 
 // buildSock builds the sock command into dir.
@@ -41,6 +43,7 @@ func TestRestartUnderLoad(t *testing.T) {
 		t.Skip("builds the sock command")
 	}
 	bin := buildSock(t)
+	sockettest.LeakCheck(t) // after the build: the test's own clients and pipes
 	pidFile := filepath.Join(t.TempDir(), "sock.pid")
 	cmd := exec.Command(bin, "serve", "echo", "--graceful-restart", "--pid-file", pidFile, "--addr", "127.0.0.1:0")
 	stderr, _ := cmd.StderrPipe()
