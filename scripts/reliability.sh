@@ -41,7 +41,21 @@ for target in socket:FuzzParseAddr socket:FuzzSockaddrDecode socket:FuzzCmsgPars
 	if ! grep -q "func $fn(" "$pkg"/*_test.go 2>/dev/null; then
 		echo "no $fn in $pkg" >&2; exit 1
 	fi
-	out=$(go test -run='^$' -fuzz="^$fn\$" -fuzztime="$fuzztime" "./$pkg/" 2>&1) || { echo "$out" >&2; echo "fuzz $fn failed" >&2; exit 1; }
+	rc=0
+	out=$(go test -run='^$' -fuzz="^$fn\$" -fuzztime="$fuzztime" "./$pkg/" 2>&1) || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		# Go 1.26's fuzz coordinator can report its own -fuzztime deadline
+		# as a failure ("context deadline exceeded", golang/go#75804, fixed
+		# in Go 1.27). That, and only that, with no failing input written,
+		# is not a finding; anything else fails the run.
+		if echo "$out" | grep -q 'Failing input written to' ||
+			[ "$(echo "$out" | grep -A1 -- '--- FAIL' | tail -1 | tr -d '[:space:]')" != "contextdeadlineexceeded" ]; then
+			echo "$out" >&2
+			echo "fuzz $fn failed" >&2
+			exit 1
+		fi
+		echo "fuzz $fn: the fuzz coordinator's deadline race at the end of -fuzztime (golang/go#75804); no failing input" >&2
+	fi
 	execs=$(echo "$out" | grep -o 'execs: [0-9]*' | tail -1 | grep -o '[0-9]*' || echo 0)
 	echo "FIGURE fuzz_${fn}_execs_${fuzztime}=$execs" | tee -a "$log"
 done
