@@ -279,7 +279,7 @@ func TestEMFILEHelper(t *testing.T) {
 	})
 	var d ss.Dispatcher = &ss.Goroutines{}
 	if os.Getenv("EMFILE_DISPATCHER") == "eventloop" {
-		d = &ss.EventLoop{Loops: 1}
+		d = &ss.EventLoop{Loops: 2} // one listener shared with EPOLLEXCLUSIVE
 	}
 	srv, err := ss.NewTCPServer("127.0.0.1:0", h, ss.WithDispatcher(d))
 	if err != nil {

@@ -373,8 +373,9 @@ type loop struct {
 	rpos   int
 	inData *Conn
 
-	lnFds []int
-	lnUDP bool
+	lnFds   []int
+	lnFlags uint32 // the listeners' epoll events (EPOLLEXCLUSIVE when shared)
+	lnUDP   bool
 
 	// Accepting pauses while the process is out of descriptors or memory:
 	// the listeners leave the epoll set's interest (level-triggered, they
@@ -483,6 +484,7 @@ func (l *loop) closeFds() {
 func (l *loop) addListener(ln *socket.Socket, flags uint32, udp bool) error {
 	fd := ln.Fd()
 	l.lnFds = append(l.lnFds, fd)
+	l.lnFlags = flags
 	l.lnUDP = udp
 	if udp {
 		l.udp = newUDPState(ln)
@@ -737,9 +739,11 @@ func (l *loop) pauseAccept(err error) {
 	l.e.stats.acceptErrors.Add(1)
 	l.e.logger().Warn("eventloop: accept failed; pausing accepts", "err", err, "delay", l.acceptDelay)
 	if !l.acceptPaused {
+		// Removed and added back, not modified: EPOLL_CTL_MOD fails with
+		// EINVAL on a listener registered with EPOLLEXCLUSIVE.
 		l.acceptPaused = true
 		for _, fd := range l.lnFds {
-			unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, fd, &unix.EpollEvent{Events: 0, Fd: int32(fd), Pad: -1})
+			unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, fd, nil)
 		}
 	}
 	l.nextAccept = time.Now().Add(l.acceptDelay)
@@ -752,7 +756,9 @@ func (l *loop) resumeAccept() {
 		return // beginShutdown has taken them out of the set
 	}
 	for _, fd := range l.lnFds {
-		unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd), Pad: -1})
+		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: l.lnFlags, Fd: int32(fd), Pad: -1}); err != nil {
+			l.e.logger().Error("eventloop: cannot watch the listener again; this loop no longer accepts", "err", os.NewSyscallError("epoll_ctl", err))
+		}
 	}
 }
 
