@@ -34,9 +34,11 @@ func echoStream(ctx context.Context, r *ss.Request) error {
 	return err
 }
 
-func serverTarget(name string, d func() ss.Dispatcher) target {
+// serverTarget is a socketserver.Server running h with the dispatcher d
+// makes (the backlog matters to streams only).
+func serverTarget(name string, h ss.HandlerFunc, d func() ss.Dispatcher) target {
 	return target{name, func(t *testing.T, network, addr string) (string, func()) {
-		srv, err := ss.New(network, addr, ss.HandlerFunc(echoStream), ss.WithDispatcher(d()), ss.WithBacklog(1024))
+		srv, err := ss.New(network, addr, h, ss.WithDispatcher(d()), ss.WithBacklog(1024))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -94,9 +96,9 @@ var engineTarget = target{"engine", func(t *testing.T, network, addr string) (st
 // at a time and Prefork is the Goroutines dispatcher in each child; the
 // echo and lifecycle matrix of socketserver covers both.
 var streamTargets = []target{
-	serverTarget("goroutines", func() ss.Dispatcher { return &ss.Goroutines{} }),
-	serverTarget("workerpool", func() ss.Dispatcher { return ss.WorkerPool(1024) }),
-	serverTarget("eventloop", func() ss.Dispatcher { return &ss.EventLoop{Loops: 2} }),
+	serverTarget("goroutines", echoStream, func() ss.Dispatcher { return &ss.Goroutines{} }),
+	serverTarget("workerpool", echoStream, func() ss.Dispatcher { return ss.WorkerPool(1024) }),
+	serverTarget("eventloop", echoStream, func() ss.Dispatcher { return &ss.EventLoop{Loops: 2} }),
 	engineTarget,
 }
 

@@ -4,9 +4,7 @@ package reliability_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
 	"sync"
@@ -22,32 +20,10 @@ func echoDatagram(ctx context.Context, r *ss.Request) error {
 	return r.Reply(r.Packet)
 }
 
-func udpServerTarget(name string, d func() ss.Dispatcher) target {
-	return target{name, func(t *testing.T, network, addr string) (string, func()) {
-		srv, err := ss.New(network, addr, ss.HandlerFunc(echoDatagram), ss.WithDispatcher(d()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv.Logger = slog.New(slog.DiscardHandler)
-		errc := make(chan error, 1)
-		go func() { errc <- srv.ServeForever() }()
-		return srv.Address().String(), func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if err := srv.Shutdown(ctx); err != nil {
-				t.Errorf("Shutdown: %v", err)
-			}
-			if err := <-errc; !errors.Is(err, ss.ErrServerClosed) {
-				t.Errorf("Serve: %v", err)
-			}
-		}
-	}}
-}
-
 var udpTargets = []target{
-	udpServerTarget("synchronous", func() ss.Dispatcher { return ss.Synchronous{} }),
-	udpServerTarget("goroutines", func() ss.Dispatcher { return &ss.Goroutines{} }),
-	udpServerTarget("workerpool", func() ss.Dispatcher { return ss.WorkerPool(8) }),
+	serverTarget("synchronous", echoDatagram, func() ss.Dispatcher { return ss.Synchronous{} }),
+	serverTarget("goroutines", echoDatagram, func() ss.Dispatcher { return &ss.Goroutines{} }),
+	serverTarget("workerpool", echoDatagram, func() ss.Dispatcher { return ss.WorkerPool(8) }),
 	engineTarget,
 }
 
@@ -55,32 +31,8 @@ var udpTargets = []target{
 // and checks each echo. Loopback UDP may drop when a buffer is full: loss
 // is reported, not asserted; corruption must be 0.
 func TestSoakUDP(t *testing.T) {
-	dur, _ := soakLength()
-	if dur > 10*time.Second {
-		dur = 10 * time.Second
-	}
 	for _, tg := range udpTargets {
-		t.Run(tg.name, func(t *testing.T) {
-			sockettest.LeakCheck(t)
-			addr, stop := tg.start(t, "udp", "127.0.0.1:0")
-			defer stop()
-			sent, got, corrupt, dup, err := udpFlood(addr, 10, 10000, 200, dur)
-			if err != nil {
-				t.Fatal(err)
-			}
-			key := "soak_udp_" + tg.name
-			figure(t, key+"_sent", sent)
-			figure(t, key+"_received", got)
-			figure(t, key+"_loss_pct", fmt.Sprintf("%.3f", 100*float64(sent-got)/float64(sent)))
-			figure(t, key+"_corrupt", corrupt)
-			figure(t, key+"_duplicated", dup)
-			if corrupt != 0 || dup != 0 {
-				t.Fatalf("%d corrupt, %d duplicated datagrams", corrupt, dup)
-			}
-			if got == 0 {
-				t.Fatal("nothing came back")
-			}
-		})
+		t.Run(tg.name, func(t *testing.T) { soakDatagrams(t, tg, "udp", "127.0.0.1:0") })
 	}
 }
 
@@ -88,42 +40,40 @@ func TestSoakUDP(t *testing.T) {
 // socketserver dispatchers (the engine serves UDP, not unixgram). Each
 // client binds an abstract name so that the server's reply finds it.
 func TestSoakUnixgram(t *testing.T) {
-	dur, _ := soakLength()
-	if dur > 10*time.Second {
-		dur = 10 * time.Second
-	}
 	for _, tg := range udpTargets {
 		if tg.name == engineTarget.name {
 			continue
 		}
 		t.Run(tg.name, func(t *testing.T) {
-			sockettest.LeakCheck(t)
-			addr, stop := tg.start(t, "unixgram", sockettest.UnixPath(t, "dgram.sock"))
-			defer stop()
-			sent, got, corrupt, dup, err := dgramFlood("unixgram", addr, 10, 10000, 200, dur)
-			if err != nil {
-				t.Fatal(err)
-			}
-			key := "soak_unixgram_" + tg.name
-			figure(t, key+"_sent", sent)
-			figure(t, key+"_received", got)
-			figure(t, key+"_loss_pct", fmt.Sprintf("%.3f", 100*float64(sent-got)/float64(sent)))
-			figure(t, key+"_corrupt", corrupt)
-			figure(t, key+"_duplicated", dup)
-			if corrupt != 0 || dup != 0 {
-				t.Fatalf("%d corrupt, %d duplicated datagrams", corrupt, dup)
-			}
-			if got == 0 {
-				t.Fatal("nothing came back")
-			}
+			soakDatagrams(t, tg, "unixgram", sockettest.UnixPath(t, "dgram.sock"))
 		})
 	}
 }
 
-// udpFlood sends rate datagrams a second (size-byte frames) spread over
-// flows sockets for d, then waits briefly for the last echoes.
-func udpFlood(addr string, flows, rate, size int, d time.Duration) (sent, got, corrupt, dup int64, err error) {
-	return dgramFlood("udp", addr, flows, rate, size, d)
+// soakDatagrams floods tg's server on network for the soak length (at most
+// 10 s) and reports and checks what came back.
+func soakDatagrams(t *testing.T, tg target, network, addr string) {
+	dur, _ := soakLength()
+	dur = min(dur, 10*time.Second)
+	sockettest.LeakCheck(t)
+	at, stop := tg.start(t, network, addr)
+	defer stop()
+	sent, got, corrupt, dup, err := dgramFlood(network, at, 10, 10000, 200, dur)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := "soak_" + network + "_" + tg.name
+	figure(t, key+"_sent", sent)
+	figure(t, key+"_received", got)
+	figure(t, key+"_loss_pct", fmt.Sprintf("%.3f", 100*float64(sent-got)/float64(sent)))
+	figure(t, key+"_corrupt", corrupt)
+	figure(t, key+"_duplicated", dup)
+	if corrupt != 0 || dup != 0 {
+		t.Fatalf("%d corrupt, %d duplicated datagrams", corrupt, dup)
+	}
+	if got == 0 {
+		t.Fatal("nothing came back")
+	}
 }
 
 // dialDgram connects a datagram client on network ("udp" or "unixgram").
@@ -144,7 +94,8 @@ func dialDgram(network, addr string, i int) (net.Conn, error) {
 	return c, nil
 }
 
-// dgramFlood is udpFlood on network.
+// dgramFlood sends rate datagrams a second (size-byte frames) on network,
+// spread over flows sockets for d, then waits briefly for the last echoes.
 func dgramFlood(network, addr string, flows, rate, size int, d time.Duration) (sent, got, corrupt, dup int64, err error) {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
