@@ -92,7 +92,17 @@ func transfer(t *testing.T, ns *netns, size int, limit time.Duration) time.Durat
 }
 
 // dropRate drops pct% of incoming TCP packets (data and ACKs alike).
+//
+// It also lowers the namespace's retransmission timeout floor to 10 ms and
+// its ceiling to 1 s (net.ipv4.tcp_rto_min_us, tcp_rto_max_ms). Loopback's
+// round trip is microseconds, and with the defaults (200 ms, 120 s) a chain
+// of lost retransmissions doubles its way into minutes: at 20% loss a
+// retransmission round fails 36% of the time (the segment or its ACK), and
+// one run in about 80 needed more than 60 s for 20 MB. Every segment is
+// still dropped at the same rate and must still arrive; only the waiting
+// between tries is shorter.
 func dropRate(t *testing.T, ns *netns, pct int) {
+	ns.sh(t, "sysctl -q -w net.ipv4.tcp_rto_min_us=10000 net.ipv4.tcp_rto_max_ms=1000")
 	ns.nft(t, fmt.Sprintf(`table inet chaos {
 	chain in {
 		type filter hook input priority 0; policy accept;
