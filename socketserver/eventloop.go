@@ -36,7 +36,15 @@ type engineConn struct {
 	net.Conn
 	srv  *Server
 	hard time.Time
+	proxied
 }
+
+// RemoteAddr is the client's address: from the PROXY header, if one named
+// it, else the peer's.
+func (c *engineConn) RemoteAddr() net.Addr { return c.proxied.remoteOr(c.Conn.RemoteAddr) }
+
+// LocalAddr is the address the client connected to, as RemoteAddr.
+func (c *engineConn) LocalAddr() net.Addr { return c.proxied.localOr(c.Conn.LocalAddr) }
 
 func (c *engineConn) Read(p []byte) (int, error) {
 	if c.srv.timed {

@@ -64,6 +64,10 @@ func (s *Server) engineRequest(ctx context.Context, nc net.Conn) {
 		ec.hard = r.start.Add(s.RequestTimeout)
 		nc.SetDeadline(ec.hard)
 	}
+	if !s.proxyPolicy(r, nc, ec.hard, &ec.proxied) {
+		nc.Close()
+		return
+	}
 	r.Conn = ec
 	if s.TLSConfig != nil {
 		r.Conn = tls.Server(ec, s.TLSConfig)

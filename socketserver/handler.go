@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/socketkit/socketkit/proxyproto"
 	"github.com/socketkit/socketkit/socket"
 )
 
@@ -63,11 +64,16 @@ type Request struct {
 	ClientAddr socket.Sockaddr
 	// Server is the server that received the request.
 	Server *Server
+	// Proxy is the PROXY protocol header the connection began with, when
+	// the server has ProxyProtocol and required one; ClientAddr is then
+	// the client it names. Nil otherwise.
+	Proxy *proxyproto.Header
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	start  time.Time
 	tc     *Conn
+	proxy  *proxyState // the PROXY header still to read, or nil
 }
 
 // Context returns the request's context: canceled when the server is

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/socketkit/socketkit/proxyproto"
 	"github.com/socketkit/socketkit/socket"
 )
 
@@ -105,6 +106,25 @@ type Server struct {
 	// TLSConfig, if set, serves a stream server over TLS: Request.Conn is
 	// the *tls.Conn, handshaken before the handler runs.
 	TLSConfig *tls.Config
+	// ProxyProtocol, if set, puts a stream server behind a proxy that
+	// speaks the PROXY protocol (HAProxy send-proxy/send-proxy-v2, nginx
+	// proxy_protocol, cloud load balancers). It is called on the serving
+	// goroutine with the address of each connection's immediate peer, so
+	// it must be quick. proxyproto.Require: the connection must begin with
+	// a header, read before the TLS handshake and the handler, and
+	// Request.ClientAddr, Request.Conn.RemoteAddr and LocalAddr then give
+	// the client's addresses and Request.Proxy the header; a missing,
+	// malformed or late header closes the connection and goes to
+	// ErrorHandler. proxyproto.Skip: served as it is. proxyproto.Reject:
+	// closed at once and counted in Stats().Rejected. VerifyRequest,
+	// which runs before the header is read, sees the peer's address.
+	// Default nil: no header is expected, as the specification demands
+	// unless configured. proxyproto.TrustOnly builds the usual policy.
+	ProxyProtocol proxyproto.PolicyFunc
+	// ProxyHeaderTimeout bounds the wait for a PROXY header; 0 means
+	// proxyproto.DefaultHeaderTimeout (10 s). RequestTimeout, if sooner,
+	// applies too.
+	ProxyHeaderTimeout time.Duration
 	// Logger receives handler errors, recovered panics and accept errors;
 	// nil means slog.Default(). Nothing is logged per request otherwise.
 	Logger *slog.Logger
@@ -171,6 +191,11 @@ func WithBacklog(n int) Option { return func(s *Server) { s.Backlog = n } }
 
 // WithTLS sets TLSConfig.
 func WithTLS(cfg *tls.Config) Option { return func(s *Server) { s.TLSConfig = cfg } }
+
+// WithProxyProtocol sets ProxyProtocol.
+func WithProxyProtocol(p proxyproto.PolicyFunc) Option {
+	return func(s *Server) { s.ProxyProtocol = p }
+}
 
 // WithLogger sets Logger.
 func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.Logger = l } }
@@ -758,6 +783,11 @@ func (s *Server) streamRequest(ctx context.Context, c *socket.Socket, peer socke
 		r.tc.hard = r.start.Add(s.RequestTimeout)
 		c.SetDeadline(r.tc.hard) // bounds raw Recv/Send too
 	}
+	if !s.proxyPolicy(r, c, r.tc.hard, &r.tc.proxied) {
+		s.untrack(r)
+		c.Close()
+		return nil, nil
+	}
 	r.Conn = r.tc
 	if s.TLSConfig != nil {
 		r.Conn = tls.Server(r.tc, s.TLSConfig)
@@ -910,6 +940,11 @@ func (s *Server) processRequest(ctx context.Context, r *Request) {
 // finishRequest runs the handler: Setup, Handle, Finish, recovering
 // panics. Python: finish_request (instantiating the handler class).
 func (s *Server) finishRequest(r *Request) error {
+	if r.proxy != nil {
+		if err := s.readProxyHeader(r); err != nil {
+			return err
+		}
+	}
 	if tc, ok := r.Conn.(*tls.Conn); ok {
 		hctx, cancel := context.WithTimeout(r.ctx, 10*time.Second)
 		err := tc.HandshakeContext(hctx)

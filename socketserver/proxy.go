@@ -1,0 +1,81 @@
+package socketserver
+
+import (
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/socketkit/socketkit/proxyproto"
+	"github.com/socketkit/socketkit/socket"
+)
+
+// proxied holds the client's addresses from a PROXY header, for a
+// connection's RemoteAddr and LocalAddr.
+type proxied struct{ remote, local net.Addr }
+
+func (p *proxied) remoteOr(own func() net.Addr) net.Addr {
+	if p.remote != nil {
+		return p.remote
+	}
+	return own()
+}
+
+func (p *proxied) localOr(own func() net.Addr) net.Addr {
+	if p.local != nil {
+		return p.local
+	}
+	return own()
+}
+
+// proxyState is what finishRequest needs to read a request's PROXY header.
+type proxyState struct {
+	raw   net.Conn  // the connection below TLS and the server's timeouts
+	hard  time.Time // RequestTimeout's deadline, put back after the header
+	addrs *proxied
+}
+
+// proxyPolicy asks ProxyProtocol about the peer of a new connection: false
+// means rejected (counted; the caller closes it). For Require it arranges
+// for finishRequest to read the header.
+func (s *Server) proxyPolicy(r *Request, raw net.Conn, hard time.Time, addrs *proxied) bool {
+	if s.ProxyProtocol == nil {
+		return true
+	}
+	switch s.ProxyProtocol(raw.RemoteAddr()) {
+	case proxyproto.Reject:
+		s.stats.rejected.Add(1)
+		return false
+	case proxyproto.Skip:
+		return true
+	}
+	r.proxy = &proxyState{raw: raw, hard: hard, addrs: addrs}
+	return true
+}
+
+// readProxyHeader reads the PROXY header on the handler's goroutine, so a
+// slow proxy connection holds up nothing else, within ProxyHeaderTimeout.
+func (s *Server) readProxyHeader(r *Request) error {
+	p := r.proxy
+	t := s.ProxyHeaderTimeout
+	if t <= 0 {
+		t = proxyproto.DefaultHeaderTimeout
+	}
+	d := time.Now().Add(t)
+	if !p.hard.IsZero() && p.hard.Before(d) {
+		d = p.hard
+	}
+	p.raw.SetReadDeadline(d)
+	h, err := proxyproto.ReadHeader(p.raw)
+	p.raw.SetReadDeadline(p.hard)
+	if err != nil {
+		return fmt.Errorf("socketserver: PROXY header from %v: %w", r.ClientAddr, err)
+	}
+	r.Proxy = h
+	if h.Source != nil {
+		if sa, err := socket.FromNetAddr(h.Source); err == nil {
+			r.ClientAddr = sa
+		}
+		p.addrs.remote, p.addrs.local = h.Source, h.Destination
+	}
+	return nil
+}
