@@ -462,6 +462,9 @@ func (s *Socket) accept() (*Socket, Sockaddr, error) {
 	if sa == nil && s.family == AF_UNIX {
 		sa = &UnixAddr{}
 	}
+	if sa != nil {
+		c.addrs.Store(&addrCache{peer: sa})
+	}
 	return c, sa, nil
 }
 

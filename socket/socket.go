@@ -412,14 +412,23 @@ func (s *Socket) pollErr(err error) error {
 // cachedAddrs returns the local and peer addresses for error messages and
 // LocalAddr/RemoteAddr, asking the kernel only the first time.
 func (s *Socket) cachedAddrs() (local, peer Sockaddr) {
-	if c := s.addrs.Load(); c != nil {
+	c := s.addrs.Load()
+	if c != nil && c.local != nil {
 		return c.local, c.peer
 	}
+	if c != nil && c.peer != nil {
+		// Accept recorded the peer; getpeername(2) would fail with
+		// ENOTCONN once the peer has reset, and Go's net keeps the
+		// accepted address too.
+		peer = c.peer
+	}
 	if s.closed.Load() {
-		return nil, nil
+		return nil, peer
 	}
 	local, _ = s.Getsockname()
-	peer, _ = s.Getpeername()
+	if peer == nil {
+		peer, _ = s.Getpeername()
+	}
 	if stableLocal(local) {
 		s.addrs.Store(&addrCache{local: local, peer: peer})
 	}
