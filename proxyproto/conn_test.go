@@ -267,16 +267,20 @@ func TestListener(t *testing.T) {
 func TestTrustOnly(t *testing.T) {
 	p := proxyproto.TrustOnly(netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128"))
 	for addr, want := range map[net.Addr]proxyproto.Policy{
-		tcp("10.1.2.3:5"):                      proxyproto.Require,
-		tcp("[::ffff:10.1.2.3]:5"):             proxyproto.Require,
-		tcp("[::1]:5"):                         proxyproto.Require,
-		tcp("11.0.0.1:5"):                      proxyproto.Reject,
-		tcp("127.0.0.1:5"):                     proxyproto.Reject,
-		&net.UnixAddr{Name: "@x", Net: "unix"}: proxyproto.Require,
+		tcp("10.1.2.3:5"):                       proxyproto.Require,
+		tcp("[::ffff:10.1.2.3]:5"):              proxyproto.Require,
+		tcp("[::1]:5"):                          proxyproto.Require,
+		tcp("11.0.0.1:5"):                       proxyproto.Reject,
+		tcp("127.0.0.1:5"):                      proxyproto.Reject,
+		&net.UnixAddr{Name: "@x", Net: "unix"}:  proxyproto.Require,
+		&net.UDPAddr{IP: net.IPv4(10, 0, 0, 1)}: proxyproto.Require,
 	} {
 		if got := p(addr); got != want {
 			t.Errorf("%v: %v, want %v", addr, got, want)
 		}
+	}
+	if got := p(nil); got != proxyproto.Reject {
+		t.Errorf("no address: %v, want REJECT", got)
 	}
 }
 

@@ -55,6 +55,8 @@ func TrustOnly(prefixes ...netip.Prefix) PolicyFunc {
 			ap = a.AddrPort()
 		case *net.UnixAddr:
 			return Require
+		case nil:
+			return Reject // no address to trust
 		default:
 			if p, err := netip.ParseAddrPort(upstream.String()); err == nil {
 				ap = p

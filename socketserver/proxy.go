@@ -35,13 +35,20 @@ type proxyState struct {
 }
 
 // proxyPolicy asks ProxyProtocol about the peer of a new connection: false
-// means rejected (counted; the caller closes it). For Require it arranges
-// for finishRequest to read the header.
+// means the caller closes it (counted in Rejected when the policy said
+// so). For Require it arranges for finishRequest to read the header.
 func (s *Server) proxyPolicy(r *Request, raw net.Conn, hard time.Time, addrs *proxied) bool {
 	if s.ProxyProtocol == nil {
 		return true
 	}
-	switch s.ProxyProtocol(raw.RemoteAddr()) {
+	peer := raw.RemoteAddr()
+	if peer == nil {
+		// The peer reset the connection before anyone looked at it (the
+		// engine asks getpeername(2), which then fails): there is no one
+		// to serve and no address to judge.
+		return false
+	}
+	switch s.ProxyProtocol(peer) {
 	case proxyproto.Reject:
 		s.stats.rejected.Add(1)
 		return false
