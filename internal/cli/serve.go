@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"runtime"
@@ -17,6 +18,7 @@ import (
 	"github.com/cloudflare/tableflip"
 	"github.com/spf13/cobra"
 
+	"github.com/socketkit/socketkit/proxyproto"
 	"github.com/socketkit/socketkit/socket"
 	ss "github.com/socketkit/socketkit/socketserver"
 )
@@ -32,6 +34,7 @@ type serveOpts struct {
 	tlsCert, tlsKey         string
 	gracefulRestart         bool
 	pidFile                 string
+	proxyFrom               []string
 }
 
 var protoNetworks = map[string]string{
@@ -68,7 +71,8 @@ loops, each on its own thread.`,
   sock serve echo --dispatcher prefork --workers 4
   sock serve echo --tls                             # self-signed certificate
   sock serve echo --engine loop --loops 2           # the epoll event-loop engine
-  sock serve echo --graceful-restart &              # kill -HUP $! upgrades in place`,
+  sock serve echo --graceful-restart &              # kill -HUP $! upgrades in place
+  sock serve chat --proxy-protocol 10.0.0.0/8       # behind HAProxy send-proxy(-v2)`,
 		Args:      rangeArgs(1, 1),
 		ValidArgs: names,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -85,6 +89,9 @@ loops, each on its own thread.`,
 				}
 				if o.gracefulRestart {
 					return usagef("--graceful-restart runs on --engine goroutines")
+				}
+				if len(o.proxyFrom) > 0 {
+					return usagef("--proxy-protocol runs on --engine goroutines")
 				}
 				return serveLoop(e, args[0], &o)
 			case "goroutines":
@@ -116,8 +123,31 @@ loops, each on its own thread.`,
 	f.StringVar(&o.tlsCert, "tls-cert", "", "TLS certificate file (PEM)")
 	f.StringVar(&o.tlsKey, "tls-key", "", "TLS private key file (PEM)")
 	f.StringVar(&o.pidFile, "pid-file", "", "with --graceful-restart: keep the serving process's pid in this file (the new one's after each upgrade)")
+	f.StringSliceVar(&o.proxyFrom, "proxy-protocol", nil, "expect a PROXY protocol header (v1 or v2, as HAProxy send-proxy sends) from peers in these prefixes (10.0.0.0/8, 127.0.0.1, or any), and refuse other peers; the services then see the real client")
 	f.BoolVar(&o.gracefulRestart, "graceful-restart", false, "on SIGHUP start a new sock that takes over the listening socket, then finish the requests in flight and exit: a restart that refuses no connection (tcp and unix)")
 	return cmd
+}
+
+// parsePrefixes reads --proxy-protocol's list: prefixes, bare addresses
+// (one host) and "any".
+func parsePrefixes(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range list {
+		if s == "any" {
+			out = append(out, netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0"))
+			continue
+		}
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, usagef("--proxy-protocol %q: not a prefix (10.0.0.0/8), an address or any", s)
+		}
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
 }
 
 func runServe(e *env, name string, o *serveOpts) error { return runServeWith(e, name, o, nil) }
@@ -199,6 +229,16 @@ func runServeWith(e *env, name string, o *serveOpts, upg *tableflip.Upgrader) er
 			return err
 		}
 		srv.TLSConfig, fingerprint = cfg, fp
+	}
+	if len(o.proxyFrom) > 0 {
+		if !stream {
+			return usagef("--proxy-protocol needs a stream protocol (tcp, unix or seqpacket), not %s", o.proto)
+		}
+		prefixes, err := parsePrefixes(o.proxyFrom)
+		if err != nil {
+			return err
+		}
+		srv.ProxyProtocol = proxyproto.TrustOnly(prefixes...)
 	}
 	if upg != nil {
 		sock, err := inherit(upg, network, addr)

@@ -3,10 +3,12 @@
 package cli_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/socketkit/socketkit/internal/cli"
 	"github.com/socketkit/socketkit/internal/sockettest"
+	"github.com/socketkit/socketkit/proxyproto"
 	"github.com/socketkit/socketkit/socket"
 )
 
@@ -385,6 +388,10 @@ func TestServeUsage(t *testing.T) {
 		{"serve", "echo", "--graceful-restart", "--proto", "udp"},
 		{"serve", "echo", "--graceful-restart", "--dispatcher", "prefork"},
 		{"serve", "echo", "--graceful-restart", "--engine", "loop"},
+		{"serve", "echo", "--proxy-protocol", "10.0.0.0/33"},
+		{"serve", "echo", "--proxy-protocol", "lb.example"},
+		{"serve", "echo", "--proxy-protocol", "any", "--proto", "udp"},
+		{"serve", "echo", "--proxy-protocol", "any", "--engine", "loop"},
 		{"serve"},
 	} {
 		code, _, errs := run(t, "", args...)
@@ -398,5 +405,44 @@ func TestServeUsage(t *testing.T) {
 	code, _, errs := run(t, "", "serve", "echo", "--addr", busy.LocalAddr().String())
 	if code != cli.ExitError || !strings.Contains(errs, "address already in use") {
 		t.Errorf("busy port: exit %d, %q", code, errs)
+	}
+}
+
+// TestServeProxyProtocol: behind a proxy that sends PROXY headers, the chat
+// room names clients by the addresses in the headers; a peer outside the
+// trusted prefixes is refused, and one that sends no header is closed.
+func TestServeProxyProtocol(t *testing.T) {
+	addr := serveInProcess(t, "chat", "--addr", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--proxy-protocol", "127.0.0.0/8,::1")
+	join := func(header string) (net.Conn, *bufio.Reader) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(c, header)
+		return c, bufio.NewReader(c)
+	}
+	_, ra := join("PROXY TCP4 203.0.113.7 192.0.2.1 51000 6254\r\n")
+	if line, _ := ra.ReadString('\n'); line != "* you are 203.0.113.7:51000; 1 in the room\n" {
+		t.Fatalf("first client: %q", line)
+	}
+	h := proxyproto.Header{Version: 2, Command: proxyproto.Proxy, Transport: proxyproto.TCP6,
+		Source: &net.TCPAddr{IP: net.ParseIP("2001:db8::9"), Port: 4242}, Destination: &net.TCPAddr{IP: net.ParseIP("2001:db8::1"), Port: 6254}}
+	b, _ := h.Format()
+	cb, rb := join(string(b))
+	if line, _ := rb.ReadString('\n'); line != "* you are [2001:db8::9]:4242; 2 in the room\n" {
+		t.Fatalf("second client: %q", line)
+	}
+	io.WriteString(cb, "hello\n")
+	for _, want := range []string{"* [2001:db8::9]:4242 joined\n", "[2001:db8::9]:4242: hello\n"} {
+		if line, _ := ra.ReadString('\n'); line != want {
+			t.Fatalf("the room said %q, want %q", line, want)
+		}
+	}
+	// No header: closed without a word.
+	_, rc := join("hello without a header\n")
+	if rest, _ := io.ReadAll(rc); len(rest) != 0 {
+		t.Errorf("a client without a header got %q", rest)
 	}
 }
