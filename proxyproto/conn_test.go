@@ -1,3 +1,5 @@
+//go:build linux
+
 package proxyproto_test
 
 import (
@@ -20,10 +22,6 @@ import (
 )
 
 func TestMain(m *testing.M) { sockettest.VerifyTestMain(m) }
-
-// onlyReader hides everything but Read: ReadHeader's path for readers
-// without a descriptor.
-type onlyReader struct{ io.Reader }
 
 // TestReadHeaderLeavesData: over a real TCP connection (the MSG_PEEK path)
 // and over a plain reader (exact reads), ReadHeader takes the header and

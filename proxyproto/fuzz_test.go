@@ -9,6 +9,10 @@ import (
 	"github.com/socketkit/socketkit/proxyproto"
 )
 
+// onlyReader hides everything but Read: ReadHeader's path for readers
+// without a descriptor.
+type onlyReader struct{ io.Reader }
+
 // checkParse holds for any input: Parse and ReadHeader agree, a header
 // parses the same alone and after a round trip through Format, and a
 // failure is one of the package's errors.
