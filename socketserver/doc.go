@@ -108,7 +108,9 @@
 //
 // Beyond Python: MaxConnections, IdleTimeout, ReadTimeout, WriteTimeout,
 // RequestTimeout (an absolute bound against slowloris clients),
-// LingerTimeout, TLSConfig, Stats(), RemoveStale, DualStack.
+// LingerTimeout, TLSConfig, ProxyProtocol (the real client's address from
+// a PROXY protocol header, behind HAProxy or a load balancer), Stats(),
+// RemoveStale, DualStack.
 //
 // # What Python gets wrong, and what this package does instead
 //
