@@ -265,7 +265,11 @@ func (c *Conn) Wake() {
 // LocalAddr returns the local address, or nil once closed.
 func (c *Conn) LocalAddr() net.Addr { return c.addr(false) }
 
-// RemoteAddr returns the peer's address, or nil once closed.
+// RemoteAddr returns the peer's address (getpeername(2)), or nil once
+// closed. It is also nil once the peer has reset the connection, even
+// before the engine has noticed: to keep idle connections small the engine
+// does not store the address accept4(2) could return, and getpeername
+// fails with ENOTCONN then. Call it in OnOpen to keep the address.
 func (c *Conn) RemoteAddr() net.Addr { return c.addr(true) }
 
 func (c *Conn) addr(peer bool) net.Addr {
