@@ -48,7 +48,12 @@ func (s *Server) proxyPolicy(r *Request, raw net.Conn, hard time.Time, addrs *pr
 		// to serve and no address to judge.
 		return false
 	}
-	switch s.ProxyProtocol(peer) {
+	var p proxyproto.Policy
+	if err := callSafely(func() error { p = s.ProxyProtocol(peer); return nil }); err != nil {
+		s.handleError(r, err) // a panicking policy turns the connection away
+		return false
+	}
+	switch p {
 	case proxyproto.Reject:
 		s.stats.rejected.Add(1)
 		return false

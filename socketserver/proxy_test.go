@@ -239,3 +239,36 @@ func TestProxyProtocolTrustOnly(t *testing.T) {
 		t.Fatalf("handled %d, stats %+v", handled.Load(), srv.Stats())
 	}
 }
+
+// TestProxyProtocolPolicyPanics: a policy that panics turns that
+// connection away, reports the panic, and the server keeps serving.
+func TestProxyProtocolPolicyPanics(t *testing.T) {
+	sockettest.LeakCheck(t)
+	var calls atomic.Int32
+	var reported atomic.Value
+	srv, err := ss.NewTCPServer("127.0.0.1:0", whoHandler, ss.WithProxyProtocol(func(net.Addr) proxyproto.Policy {
+		if calls.Add(1) == 1 {
+			panic("policy bug")
+		}
+		return proxyproto.Skip
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.ErrorHandler = func(r *ss.Request, err error) { reported.Store(err) }
+	serve(t, srv)
+	first := dial(t, srv)
+	if n, err := first.Recv(make([]byte, 1), 0); n != 0 || err != nil {
+		t.Fatalf("the first client read %d, %v; want the connection closed", n, err)
+	}
+	var pe *ss.PanicError
+	if err, _ := reported.Load().(error); !errors.As(err, &pe) {
+		t.Fatalf("ErrorHandler got %v, want a *PanicError", reported.Load())
+	}
+	second := dial(t, srv)
+	second.Sendall([]byte("x"), 0)
+	line := make([]byte, 7)
+	if _, err := io.ReadFull(second, line); err != nil || string(line) != "client=" {
+		t.Fatalf("after the panic: %q, %v", line, err)
+	}
+}
