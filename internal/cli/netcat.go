@@ -22,6 +22,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/socketkit/socketkit/proxyproto"
 	"github.com/socketkit/socketkit/socket"
 )
 
@@ -46,6 +47,12 @@ func (o *netOpts) check(listen bool) error {
 		return usagef("-z checks ports: it does not listen")
 	case o.maxConns < 1:
 		return usagef("--max-conns must be at least 1")
+	case (o.sendProxy || o.sendProxyV2) && listen:
+		return usagef("--send-proxy and --send-proxy-v2 are for connecting, not -l")
+	case o.sendProxy && o.sendProxyV2:
+		return usagef("--send-proxy and --send-proxy-v2 exclude each other")
+	case (o.sendProxy || o.sendProxyV2) && (o.udp || o.seqpacket):
+		return usagef("--send-proxy needs a stream socket (TCP or a Unix stream), not UDP or --seqpacket")
 	}
 	if o.seqpacket {
 		o.unix = true
@@ -238,6 +245,11 @@ func runConnect(e *env, o *netOpts, args []string) error {
 	defer s.Close()
 	peer, _ := s.Getpeername()
 	o.logf(e, 1, "connected to %v (%s)", peer, o.proto())
+	if o.sendProxy || o.sendProxyV2 {
+		if err := sendProxyHeader(e, o, s); err != nil {
+			return err
+		}
+	}
 	var c net.Conn = s
 	if o.tls {
 		tc, err := clientTLS(e.ctx, o, s, target)
@@ -949,4 +961,34 @@ func runBroker(e *env, o *netOpts, ln *socket.Socket, tlsCfg *tls.Config) error 
 			}
 		}()
 	}
+}
+
+// sendProxyHeader writes the PROXY protocol header a proxy would send for
+// this connection (source: our address; destination: the server's), before
+// anything else, TLS included.
+func sendProxyHeader(e *env, o *netOpts, s *socket.Socket) error {
+	h := proxyproto.Header{Version: 1, Command: proxyproto.Proxy, Source: s.LocalAddr(), Destination: s.RemoteAddr()}
+	if o.sendProxyV2 {
+		h.Version = 2
+	}
+	switch s.Family() {
+	case socket.AF_INET:
+		h.Transport = proxyproto.TCP4
+	case socket.AF_INET6:
+		h.Transport = proxyproto.TCP6
+	case socket.AF_UNIX:
+		h.Transport = proxyproto.UnixStream // version 1 has none: UNKNOWN
+		if h.Version == 1 {
+			h.Transport, h.Source, h.Destination = proxyproto.Unspec, nil, nil
+		}
+	}
+	b, err := h.Format()
+	if err != nil {
+		return err
+	}
+	if _, err := s.Sendall(b, 0); err != nil {
+		return err
+	}
+	o.logf(e, 1, "sent a PROXY header: %v", &h)
+	return nil
 }

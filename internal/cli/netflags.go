@@ -34,6 +34,8 @@ type netOpts struct {
 	tlsInsecure    bool
 	tlsSNI         string
 	tlsFingerprint string
+	sendProxy      bool
+	sendProxyV2    bool
 }
 
 // addNetFlags registers the shared flags. listenFlags adds -l and -k,
@@ -74,4 +76,6 @@ func addNetFlags(f *pflag.FlagSet, o *netOpts, listenFlags bool) {
 	f.BoolVar(&o.tlsInsecure, "tls-insecure", false, "do not verify the server's certificate")
 	f.StringVar(&o.tlsSNI, "tls-sni", "", "server name to ask for and verify (default: the host)")
 	f.StringVar(&o.tlsFingerprint, "tls-fingerprint", "", "accept only a server certificate with this SHA256:hex fingerprint")
+	f.BoolVar(&o.sendProxy, "send-proxy", false, "begin with a PROXY protocol v1 header naming this connection, as HAProxy's send-proxy does (to test a server behind HAProxy)")
+	f.BoolVar(&o.sendProxyV2, "send-proxy-v2", false, "the same with a binary version 2 header (send-proxy-v2)")
 }

@@ -392,6 +392,10 @@ func TestServeUsage(t *testing.T) {
 		{"serve", "echo", "--proxy-protocol", "lb.example"},
 		{"serve", "echo", "--proxy-protocol", "any", "--proto", "udp"},
 		{"serve", "echo", "--proxy-protocol", "any", "--engine", "loop"},
+		{"connect", "--send-proxy", "-l", "7000"},
+		{"connect", "--send-proxy", "--send-proxy-v2", "127.0.0.1", "7000"},
+		{"connect", "--send-proxy", "-u", "127.0.0.1", "7000"},
+		{"-lp", "7000", "--send-proxy-v2"},
 		{"serve"},
 	} {
 		code, _, errs := run(t, "", args...)
@@ -444,5 +448,67 @@ func TestServeProxyProtocol(t *testing.T) {
 	_, rc := join("hello without a header\n")
 	if rest, _ := io.ReadAll(rc); len(rest) != 0 {
 		t.Errorf("a client without a header got %q", rest)
+	}
+}
+
+// TestConnectSendProxy: sock connect --send-proxy(-v2) begins with the
+// header a proxy would send for its connection: source the client's
+// address, destination the server's; a PROXY-protocol server then serves
+// it, and one without the flag is turned away.
+func TestConnectSendProxy(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
+	for _, tc := range []struct {
+		flag    string
+		version int
+	}{{"--send-proxy", 1}, {"--send-proxy-v2", 2}} {
+		t.Run(tc.flag, func(t *testing.T) {
+			got := make(chan string, 1)
+			go func() {
+				c, err := ln.Accept()
+				if err != nil {
+					got <- err.Error()
+					return
+				}
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				h, err := proxyproto.ReadHeader(c)
+				if err != nil {
+					got <- err.Error()
+					return
+				}
+				rest, _ := io.ReadAll(c)
+				got <- fmt.Sprintf("v%d %s %v %v %q", h.Version, h.Transport, h.Source.String() == c.RemoteAddr().String(), h.Destination.String() == c.LocalAddr().String(), rest)
+			}()
+			code, _, errs := run(t, "after the header\n", "connect", "-v", tc.flag, "127.0.0.1", port)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errs)
+			}
+			want := fmt.Sprintf("v%d TCP4 true true %q", tc.version, "after the header\n")
+			if g := <-got; g != want {
+				t.Errorf("the server read %s, want %s", g, want)
+			}
+			if !strings.Contains(errs, "sent a PROXY header: v") {
+				t.Errorf("-v did not report the header: %q", errs)
+			}
+		})
+	}
+	// Against sock serve --proxy-protocol over a Unix socket: with the
+	// header the echo comes back; without it the server closes at once.
+	addr := serveInProcess(t, "echo", "--proto", "unix", "--addr", "@sock-test-proxy-"+port, "--proxy-protocol", "any")
+	for _, flags := range [][]string{{"--send-proxy"}, {"--send-proxy-v2"}, nil} {
+		args := append(append([]string{"connect", "-U"}, flags...), addr)
+		code, out, errs := run(t, "echo me\n", args...)
+		want := "echo me\n"
+		if flags == nil {
+			want = ""
+		}
+		if code != 0 || out != want {
+			t.Errorf("sock %v: exit %d, out %q (want %q), err %q", args, code, out, want, errs)
+		}
 	}
 }
