@@ -25,7 +25,8 @@ durations (-w 500ms).`,
   sock connect -U /tmp/echo.sock                  # Unix stream; -uU datagram, --seqpacket
   sock connect --tls --tls-insecure 127.0.0.1 8443
   sock connect -w 2 -s 127.0.0.2 example.test 80  # connect timeout, source address
-  sock connect -e /bin/cat 127.0.0.1 6254         # connect a program to the socket`,
+  sock connect -e /bin/cat 127.0.0.1 6254         # connect a program to the socket
+  sock connect --send-proxy-v2 10.0.0.5 8080      # as HAProxy would: a PROXY header first`,
 		Args: rangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.quitSet = cmd.Flags().Changed("quit-after-eof")
