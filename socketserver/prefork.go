@@ -184,7 +184,9 @@ func (p *Prefork) supervise(ctx context.Context, s *Server) error {
 	exits := make(chan childExit)
 	var waits sync.WaitGroup
 	defer waits.Wait()
-	start := func() error {
+	// start starts a child; restart counts it as a replacement, in the same
+	// critical section that lists it, so that Children and Restarts agree.
+	start := func(restart bool) error {
 		cmd := p.command()
 		cmd.ExtraFiles = []*os.File{f}
 		if cmd.Env == nil {
@@ -197,6 +199,9 @@ func (p *Prefork) supervise(ctx context.Context, s *Server) error {
 		}
 		p.mu.Lock()
 		p.children[cmd.Process.Pid] = cmd
+		if restart {
+			p.restarts++
+		}
 		p.mu.Unlock()
 		waits.Add(1)
 		go func() {
@@ -207,7 +212,7 @@ func (p *Prefork) supervise(ctx context.Context, s *Server) error {
 		return nil
 	}
 	for i := p.count(); i > 0; i-- {
-		if err := start(); err != nil {
+		if err := start(false); err != nil {
 			p.signalAll(syscall.SIGKILL)
 			p.drain(exits)
 			return fmt.Errorf("socketserver: starting a prefork child: %w", err)
@@ -242,12 +247,8 @@ func (p *Prefork) supervise(ctx context.Context, s *Server) error {
 			}
 			if !p.stopped.Load() {
 				lastRestart = time.Now()
-				if err := start(); err != nil {
+				if err := start(true); err != nil {
 					s.logger().Error("socketserver: cannot replace a prefork child", "err", err)
-				} else {
-					p.mu.Lock()
-					p.restarts++
-					p.mu.Unlock()
 				}
 			}
 		case <-stopCh:

@@ -245,7 +245,7 @@ func TestProxyProtocolTrustOnly(t *testing.T) {
 func TestProxyProtocolPolicyPanics(t *testing.T) {
 	sockettest.LeakCheck(t)
 	var calls atomic.Int32
-	var reported atomic.Value
+	var reported atomic.Pointer[error] // the first error reported
 	srv, err := ss.NewTCPServer("127.0.0.1:0", whoHandler, ss.WithProxyProtocol(func(net.Addr) proxyproto.Policy {
 		if calls.Add(1) == 1 {
 			panic("policy bug")
@@ -255,15 +255,15 @@ func TestProxyProtocolPolicyPanics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.ErrorHandler = func(r *ss.Request, err error) { reported.Store(err) }
+	srv.ErrorHandler = func(r *ss.Request, err error) { reported.CompareAndSwap(nil, &err) }
 	serve(t, srv)
 	first := dial(t, srv)
 	if n, err := first.Recv(make([]byte, 1), 0); n != 0 || err != nil {
 		t.Fatalf("the first client read %d, %v; want the connection closed", n, err)
 	}
 	var pe *ss.PanicError
-	if err, _ := reported.Load().(error); !errors.As(err, &pe) {
-		t.Fatalf("ErrorHandler got %v, want a *PanicError", reported.Load())
+	if p := reported.Load(); p == nil || !errors.As(*p, &pe) {
+		t.Fatalf("ErrorHandler got %v, want a *PanicError first", p)
 	}
 	second := dial(t, srv)
 	second.Sendall([]byte("x"), 0)
