@@ -263,11 +263,12 @@ func TestListener(t *testing.T) {
 }
 
 func TestTrustOnly(t *testing.T) {
-	p := proxyproto.TrustOnly(netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128"))
+	p := proxyproto.TrustOnly(netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128"), netip.MustParsePrefix("fe80::/64"))
 	for addr, want := range map[net.Addr]proxyproto.Policy{
 		tcp("10.1.2.3:5"):                       proxyproto.Require,
 		tcp("[::ffff:10.1.2.3]:5"):              proxyproto.Require,
 		tcp("[::1]:5"):                          proxyproto.Require,
+		tcp("[fe80::1%lo]:5"):                   proxyproto.Require,
 		tcp("11.0.0.1:5"):                       proxyproto.Reject,
 		tcp("127.0.0.1:5"):                      proxyproto.Reject,
 		&net.UnixAddr{Name: "@x", Net: "unix"}:  proxyproto.Require,

@@ -41,10 +41,11 @@ var (
 // Signature is the 12 bytes that begin a version 2 header.
 var Signature = [12]byte{0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A}
 
+// MaxV1Len is the longest a version 1 header may be, CRLF included.
+const MaxV1Len = 107
+
 const (
 	v1Prefix = "PROXY "
-	// MaxV1Len is the longest a version 1 header may be, CRLF included.
-	MaxV1Len = 107
 	// minLen is the shortest header of either version: "PROXY UNKNOWN\r\n".
 	minLen  = 15
 	v2Fixed = 16 // signature, version and command, family, length

@@ -62,7 +62,9 @@ func TrustOnly(prefixes ...netip.Prefix) PolicyFunc {
 				ap = p
 			}
 		}
-		ip := ap.Addr().Unmap()
+		// Prefix.Contains never matches an address with a zone: judge a
+		// link-local proxy (fe80::1%eth0) by its address alone.
+		ip := ap.Addr().Unmap().WithZone("")
 		for _, p := range prefixes {
 			if p.Contains(ip) {
 				return Require

@@ -3,6 +3,7 @@ package proxyproto
 import (
 	"errors"
 	"io"
+	"slices"
 )
 
 // ReadHeader reads a PROXY protocol header from r and never reads past
@@ -33,9 +34,7 @@ func readExact(r io.Reader) (*Header, error) {
 		if !errors.Is(err, ErrIncomplete) {
 			return h, err
 		}
-		if need > cap(buf) {
-			buf = append(buf[:cap(buf)], make([]byte, need-cap(buf))...)[:len(buf)]
-		}
+		buf = slices.Grow(buf, need-len(buf))
 		n, err := io.ReadFull(r, buf[len(buf):need])
 		buf = buf[:len(buf)+n]
 		if err != nil {

@@ -23,11 +23,21 @@ type Conn struct {
 // RemoteAddr returns the client's address: the one in the PROXY header
 // when the server has ProxyProtocol and the header named one, else the
 // peer's (getpeername(2)).
-func (c *Conn) RemoteAddr() net.Addr { return c.proxied.remoteOr(c.Socket.RemoteAddr) }
+func (c *Conn) RemoteAddr() net.Addr {
+	if c.remote != nil {
+		return c.remote
+	}
+	return c.Socket.RemoteAddr()
+}
 
 // LocalAddr returns the address the client connected to: from the PROXY
 // header, as RemoteAddr, else the socket's own (getsockname(2)).
-func (c *Conn) LocalAddr() net.Addr { return c.proxied.localOr(c.Socket.LocalAddr) }
+func (c *Conn) LocalAddr() net.Addr {
+	if c.local != nil {
+		return c.local
+	}
+	return c.Socket.LocalAddr()
+}
 
 var (
 	_ net.Conn      = (*Conn)(nil)

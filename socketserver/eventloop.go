@@ -41,10 +41,20 @@ type engineConn struct {
 
 // RemoteAddr is the client's address: from the PROXY header, if one named
 // it, else the peer's.
-func (c *engineConn) RemoteAddr() net.Addr { return c.proxied.remoteOr(c.Conn.RemoteAddr) }
+func (c *engineConn) RemoteAddr() net.Addr {
+	if c.remote != nil {
+		return c.remote
+	}
+	return c.Conn.RemoteAddr()
+}
 
 // LocalAddr is the address the client connected to, as RemoteAddr.
-func (c *engineConn) LocalAddr() net.Addr { return c.proxied.localOr(c.Conn.LocalAddr) }
+func (c *engineConn) LocalAddr() net.Addr {
+	if c.local != nil {
+		return c.local
+	}
+	return c.Conn.LocalAddr()
+}
 
 func (c *engineConn) Read(p []byte) (int, error) {
 	if c.srv.timed {

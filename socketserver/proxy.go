@@ -13,20 +13,6 @@ import (
 // connection's RemoteAddr and LocalAddr.
 type proxied struct{ remote, local net.Addr }
 
-func (p *proxied) remoteOr(own func() net.Addr) net.Addr {
-	if p.remote != nil {
-		return p.remote
-	}
-	return own()
-}
-
-func (p *proxied) localOr(own func() net.Addr) net.Addr {
-	if p.local != nil {
-		return p.local
-	}
-	return own()
-}
-
 // proxyState is what finishRequest needs to read a request's PROXY header.
 type proxyState struct {
 	raw   net.Conn  // the connection below TLS and the server's timeouts
