@@ -5,7 +5,7 @@ package main
 import (
 	"os"
 
-	"github.com/socketkit/socketkit/internal/cli"
+	"github.com/socketkit/socketkit/cmd/sock/internal/cli"
 )
 
 func main() {

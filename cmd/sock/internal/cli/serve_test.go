@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/socketkit/socketkit/internal/cli"
+	"github.com/socketkit/socketkit/cmd/sock/internal/cli"
 	"github.com/socketkit/socketkit/internal/sockettest"
 	"github.com/socketkit/socketkit/proxyproto"
 	"github.com/socketkit/socketkit/socket"

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/socketkit/socketkit/internal/cli"
+	"github.com/socketkit/socketkit/cmd/sock/internal/cli"
 )
 
 var (

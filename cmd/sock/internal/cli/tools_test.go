@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/socketkit/socketkit/internal/cli"
+	"github.com/socketkit/socketkit/cmd/sock/internal/cli"
 	"github.com/socketkit/socketkit/internal/sockettest"
 	"github.com/socketkit/socketkit/socket"
 )
