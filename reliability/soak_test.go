@@ -17,7 +17,7 @@ import (
 	"github.com/socketkit/socketkit/internal/framed"
 	"github.com/socketkit/socketkit/internal/sockettest"
 	ss "github.com/socketkit/socketkit/socketserver"
-	"github.com/socketkit/socketkit/socketserver/eventloop"
+	"github.com/socketkit/socketkit/eventloop"
 )
 
 var soakConns = flag.Int("soak-conns", 100, "connections in the stream soak tests (CI: 500)")

@@ -19,7 +19,7 @@ require github.com/socketkit/socketkit v0.0.0
 replace github.com/socketkit/socketkit => $root
 MOD
 imports=""
-for pkg in socket socketserver eventloop socketserver/eventloop proxyproto; do
+for pkg in socket socketserver eventloop proxyproto; do
 	if [ -d "$root/$pkg" ] && ls "$root/$pkg"/*.go >/dev/null 2>&1; then
 		imports="$imports	_ \"github.com/socketkit/socketkit/$pkg\"
 "

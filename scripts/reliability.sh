@@ -30,7 +30,7 @@ rm -f "$log.race"
 
 echo "== fault tests in socket and socketserver (EMFILE, injected errors, shutdown, limits)"
 go test -count=1 -v -run 'TestEMFILE$|TestInjectedErrorsRetried|TestShutdownUnderLoad|TestMaxConnections|TestSlowReaderBounded|TestNetConnConformance' \
-	./socket/ ./socketserver/ ./socketserver/eventloop/ 2>&1 | tee -a "$log" | grep -E '^(--- |ok|FAIL)' || true
+	./socket/ ./socketserver/ ./eventloop/ 2>&1 | tee -a "$log" | grep -E '^(--- |ok|FAIL)' || true
 if grep -q '^FAIL' "$log"; then echo "fault tests failed" >&2; exit 1; fi
 
 echo "== toxiproxy (its own module)"

@@ -5,7 +5,7 @@ import (
 	"net"
 	"time"
 
-	"github.com/socketkit/socketkit/socketserver/eventloop"
+	"github.com/socketkit/socketkit/eventloop"
 )
 
 // EventLoop serves a stream server (TCP, Unix stream or seqpacket) with the

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/socketkit/socketkit/socket"
-	"github.com/socketkit/socketkit/socketserver/eventloop"
+	"github.com/socketkit/socketkit/eventloop"
 )
 
 // serveEngine runs a stream server on the event-loop engine.

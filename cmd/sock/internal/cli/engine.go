@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/socketkit/socketkit/socketserver/eventloop"
+	"github.com/socketkit/socketkit/eventloop"
 )
 
 // The services written for the event-loop engine's callbacks.

@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/socketkit/socketkit/internal/sockettest"
-	"github.com/socketkit/socketkit/socketserver/eventloop"
+	"github.com/socketkit/socketkit/eventloop"
 	"golang.org/x/sys/unix"
 )
 

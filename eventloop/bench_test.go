@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/socketkit/socketkit/socket"
-	"github.com/socketkit/socketkit/socketserver/eventloop"
+	"github.com/socketkit/socketkit/eventloop"
 )
 
 // BenchmarkEcho is one round trip through the engine per op: the client

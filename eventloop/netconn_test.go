@@ -19,7 +19,7 @@ import (
 	"golang.org/x/net/nettest"
 
 	"github.com/socketkit/socketkit/internal/sockettest"
-	"github.com/socketkit/socketkit/socketserver/eventloop"
+	"github.com/socketkit/socketkit/eventloop"
 )
 
 // TestNetConnConformance: the blocking adapter passes x/net/nettest's

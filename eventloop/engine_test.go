@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/socketkit/socketkit/internal/sockettest"
-	"github.com/socketkit/socketkit/socketserver/eventloop"
+	"github.com/socketkit/socketkit/eventloop"
 )
 
 func TestMain(m *testing.M) { sockettest.VerifyTestMain(m) }
