@@ -1,7 +1,11 @@
 package cli
 
 import (
+	"fmt"
+
 	"github.com/spf13/pflag"
+
+	"github.com/socketkit/socketkit/socket"
 )
 
 // netOpts are the nc/ncat-style flags shared by connect, listen and the
@@ -78,4 +82,71 @@ func addNetFlags(f *pflag.FlagSet, o *netOpts, listenFlags bool) {
 	f.StringVar(&o.tlsFingerprint, "tls-fingerprint", "", "accept only a server certificate with this SHA256:hex fingerprint")
 	f.BoolVar(&o.sendProxy, "send-proxy", false, "begin with a PROXY protocol v1 header naming this connection, as HAProxy's send-proxy does (to test a server behind HAProxy)")
 	f.BoolVar(&o.sendProxyV2, "send-proxy-v2", false, "the same with a binary version 2 header (send-proxy-v2)")
+}
+
+// check rejects contradictory flags.
+func (o *netOpts) check(listen bool) error {
+	switch {
+	case o.v4 && o.v6:
+		return usagef("-4 and -6 exclude each other")
+	case o.sendOnly && o.recvOnly:
+		return usagef("--send-only and --recv-only exclude each other")
+	case o.exec != "" && o.shExec != "":
+		return usagef("-e and -c exclude each other")
+	case (o.broker || o.chat) && !listen:
+		return usagef("--broker and --chat need -l")
+	case (o.broker || o.chat) && (o.exec != "" || o.shExec != ""):
+		return usagef("--broker and --chat exclude -e and -c")
+	case o.tls && o.udp:
+		return usagef("--tls needs a stream socket, not UDP")
+	case o.port < 0 || o.port > 65535:
+		return usagef("port %d out of range 0-65535", o.port)
+	case o.zero && listen:
+		return usagef("-z checks ports: it does not listen")
+	case o.maxConns < 1:
+		return usagef("--max-conns must be at least 1")
+	case (o.sendProxy || o.sendProxyV2) && listen:
+		return usagef("--send-proxy and --send-proxy-v2 are for connecting, not -l")
+	case o.sendProxy && o.sendProxyV2:
+		return usagef("--send-proxy and --send-proxy-v2 exclude each other")
+	case (o.sendProxy || o.sendProxyV2) && (o.udp || o.seqpacket):
+		return usagef("--send-proxy needs a stream socket (TCP or a Unix stream), not UDP or --seqpacket")
+	}
+	if o.seqpacket {
+		o.unix = true
+		if o.udp {
+			return usagef("--seqpacket and -u exclude each other")
+		}
+	}
+	return nil
+}
+
+func (o *netOpts) sockType() socket.Type {
+	switch {
+	case o.seqpacket:
+		return socket.SOCK_SEQPACKET
+	case o.udp:
+		return socket.SOCK_DGRAM
+	}
+	return socket.SOCK_STREAM
+}
+
+func (o *netOpts) proto() string {
+	switch {
+	case o.seqpacket:
+		return "seqpacket"
+	case o.unix && o.udp:
+		return "unixgram"
+	case o.unix:
+		return "unix"
+	case o.udp:
+		return "udp"
+	}
+	return "tcp"
+}
+
+func (o *netOpts) logf(e *env, level int, format string, args ...any) {
+	if o.verbose >= level {
+		fmt.Fprintf(e.stderr, "sock: "+format+"\n", args...)
+	}
 }

@@ -1,0 +1,343 @@
+package cli
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/socketkit/socketkit/socket"
+)
+
+// listenAddr works out the address to listen on from -s, -p and the
+// arguments ([ADDR] PORT, or a path with -U).
+func listenAddr(o *netOpts, args []string) (socket.Sockaddr, error) {
+	if o.unix {
+		if len(args) != 1 {
+			return nil, usagef("with -U, give the path (or @name) to listen on")
+		}
+		sa, err := socket.ParseAddr(socket.AF_UNIX, args[0])
+		if err != nil {
+			return nil, usageError{err}
+		}
+		return sa, nil
+	}
+	host, port := o.source, ""
+	if o.port != 0 {
+		port = strconv.Itoa(o.port)
+	}
+	switch len(args) {
+	case 0:
+	case 1:
+		if h, p, err := net.SplitHostPort(args[0]); err == nil {
+			host, port = h, p
+		} else {
+			port = args[0]
+		}
+	case 2:
+		host, port = args[0], args[1]
+	default:
+		return nil, usagef("give [ADDR] PORT")
+	}
+	if port == "" {
+		return nil, usagef("give the port to listen on (PORT or -p PORT)")
+	}
+	if _, err := socket.ParsePort(o.proto(), port); err != nil {
+		return nil, usageError{err}
+	}
+	fam := socket.AF_INET
+	switch {
+	case o.v6:
+		fam = socket.AF_INET6
+	case o.v4:
+	case host == "" && socket.HasDualStackIPv6():
+		fam = socket.AF_INET6 // both IPv4 and IPv6
+	case strings.Contains(host, ":"):
+		fam = socket.AF_INET6
+	}
+	if host == "" && fam == socket.AF_INET6 {
+		host = "::"
+	}
+	sa, err := socket.ParseAddr(fam, net.JoinHostPort(host, port))
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return sa, nil
+}
+
+// openListener binds and listens (or just binds, for datagrams).
+func openListener(o *netOpts, sa socket.Sockaddr) (*socket.Socket, error) {
+	s, err := socket.New(sa.Family(), o.sockType(), 0)
+	if err != nil {
+		return nil, err
+	}
+	if sa.Family() != socket.AF_UNIX {
+		s.SetReuseAddr(true)
+	}
+	if sa.Family() == socket.AF_INET6 {
+		s.SetV6Only(o.v6)
+	}
+	if err := s.Bind(sa); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if o.sockType() != socket.SOCK_DGRAM {
+		if err := s.Listen(socket.SOMAXCONN); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// runListen is "sock listen" and "sock -l".
+func runListen(e *env, o *netOpts, args []string) error {
+	if err := o.check(true); err != nil {
+		return err
+	}
+	sa, err := listenAddr(o, args)
+	if err != nil {
+		return err
+	}
+	ln, err := openListener(o, sa)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	if ua, ok := sa.(*socket.UnixAddr); ok && ua.Path != "" && ua.Path[0] != '@' {
+		defer os.Remove(ua.Path)
+	}
+	stop := context.AfterFunc(e.ctx, func() { ln.Close() })
+	defer stop()
+	bound, _ := ln.Getsockname()
+	var tlsCfg *tls.Config
+	if o.tls {
+		cfg, fp, err := serverTLSConfig(o.tlsCert, o.tlsKey)
+		if err != nil {
+			return err
+		}
+		tlsCfg = cfg
+		o.logf(e, 1, "TLS certificate %s", fp)
+	}
+	o.logf(e, 1, "listening on %v (%s)", bound, o.proto())
+	if o.sockType() == socket.SOCK_DGRAM {
+		return listenDatagram(e, o, ln)
+	}
+	if o.broker || o.chat {
+		return runBroker(e, o, ln, tlsCfg)
+	}
+	accept := func() (*socket.Socket, net.Conn, error) {
+		c, peer, err := ln.Accept()
+		if err != nil {
+			if e.ctx.Err() != nil {
+				return nil, nil, e.ctx.Err()
+			}
+			return nil, nil, err
+		}
+		o.logf(e, 1, "connection from %v", displayAddr(peer))
+		var nc net.Conn = c
+		if tlsCfg != nil {
+			tc := tls.Server(c, tlsCfg)
+			hctx, cancel := context.WithTimeout(e.ctx, 10*time.Second)
+			defer cancel()
+			if err := tc.HandshakeContext(hctx); err != nil {
+				c.Close()
+				return nil, nil, fmt.Errorf("TLS handshake with %v: %w", displayAddr(peer), err)
+			}
+			nc = tc
+		}
+		return c, nc, nil
+	}
+	if !o.keep {
+		c, nc, err := accept()
+		if err != nil {
+			return err
+		}
+		ln.Close() // one client: stop listening, as nc does
+		defer c.Close()
+		if o.exec != "" || o.shExec != "" {
+			return execOnConn(e, o, c, nc)
+		}
+		return pump(e, o, c, nc, nil)
+	}
+	return listenKeep(e, o, ln, accept)
+}
+
+// displayAddr shows a peer address, with IPv4 clients of a dual-stack
+// listener as plain IPv4.
+func displayAddr(sa socket.Sockaddr) string {
+	if sa == nil || sa.String() == "" {
+		return "an unnamed socket"
+	}
+	if ap, ok := socket.AddrPortOf(sa); ok && ap.Addr().Is4In6() {
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String()
+	}
+	return sa.String()
+}
+
+// listenKeep serves clients until interrupted (-k): each client's data goes
+// to stdout, and stdin goes to every client, as ncat -k does; with -e or
+// -c each client gets its own program.
+func listenKeep(e *env, o *netOpts, ln *socket.Socket, accept func() (*socket.Socket, net.Conn, error)) error {
+	var mu sync.Mutex
+	clients := map[net.Conn]*socket.Socket{}
+	var wg sync.WaitGroup
+	out := &lockedWriter{w: e.stdout}
+	slots := make(chan struct{}, o.maxConns)
+	runProgram := o.exec != "" || o.shExec != ""
+	if !runProgram && !o.recvOnly {
+		// stdin to every client
+		go func() {
+			buf := make([]byte, 32<<10)
+			var prev byte
+			for {
+				n, err := e.stdin.Read(buf)
+				if n > 0 {
+					b := buf[:n]
+					if o.crlf {
+						b, prev = toCRLF(b, prev)
+					}
+					mu.Lock()
+					for c := range clients {
+						c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+						c.Write(b)
+					}
+					mu.Unlock()
+				}
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+	for {
+		select {
+		case slots <- struct{}{}:
+		case <-e.ctx.Done():
+			wg.Wait()
+			return nil
+		}
+		s, nc, err := accept()
+		if err != nil {
+			<-slots
+			if e.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				mu.Lock()
+				for c, s := range clients {
+					c.Close()
+					s.Close()
+				}
+				mu.Unlock()
+				wg.Wait()
+				return nil
+			}
+			fmt.Fprintln(e.stderr, "sock:", oneLine(err.Error()))
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			defer s.Close()
+			if runProgram {
+				if err := execOnConn(e, o, s, nc); err != nil {
+					fmt.Fprintln(e.stderr, "sock:", oneLine(err.Error()))
+				}
+				return
+			}
+			mu.Lock()
+			clients[nc] = s
+			mu.Unlock()
+			io.Copy(out, nc)
+			mu.Lock()
+			delete(clients, nc)
+			mu.Unlock()
+			o.logf(e, 1, "client left")
+		}()
+	}
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// listenDatagram serves a datagram socket: datagrams go to stdout; stdin
+// goes to the client, as datagrams. Without -k it locks on to the first
+// client (connects to it, as nc -u -l does); with -k it takes datagrams
+// from anyone and answers the latest sender.
+func listenDatagram(e *env, o *netOpts, s *socket.Socket) error {
+	var mu sync.Mutex
+	var peer socket.Sockaddr
+	go func() {
+		if o.recvOnly {
+			return
+		}
+		buf := make([]byte, 64<<10)
+		var prev byte
+		for {
+			n, err := e.stdin.Read(buf)
+			if n > 0 {
+				b := buf[:n]
+				if o.crlf {
+					b, prev = toCRLF(b, prev)
+				}
+				mu.Lock()
+				p := peer
+				mu.Unlock()
+				if p != nil {
+					s.Sendto(b, 0, p)
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	buf := make([]byte, 64<<10)
+	for {
+		n, from, err := s.Recvfrom(buf, 0)
+		if err != nil {
+			if e.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return err
+		}
+		mu.Lock()
+		first := peer == nil
+		if from != nil && from.String() != "" {
+			peer = from
+		}
+		mu.Unlock()
+		if first && from != nil {
+			o.logf(e, 1, "datagram from %v", displayAddr(from))
+			if !o.keep && from.String() != "" {
+				s.Connect(from)
+			}
+		}
+		if o.sendOnly {
+			continue
+		}
+		if o.hexdump {
+			d := hexDumper(e.stderr, "< ")
+			d.Write(buf[:n])
+			d.Close()
+		}
+		if _, err := e.stdout.Write(buf[:n]); err != nil {
+			return err
+		}
+	}
+}
