@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -192,7 +193,9 @@ type ServerOptions struct {
 
 // CreateServer returns a TCP socket bound to address ("host:port"; ":0"
 // for any port on every address) and listening. SO_REUSEADDR is set, as
-// Python does on POSIX. It is not one system call.
+// Python does on POSIX. It is Listen with "tcp", "tcp4" or "tcp6" as
+// Family says, and the backlog defaulting to DefaultBacklog; it is not one
+// system call.
 //
 // Python: socket.create_server(address, family, backlog, reuse_port,
 // dualstack_ipv6).
@@ -201,52 +204,24 @@ func CreateServer(address string, opts *ServerOptions) (*Socket, error) {
 	if opts != nil {
 		o = *opts
 	}
-	f := o.Family
-	if f == AF_UNSPEC {
-		f = AF_INET
-		if host, _, err := net.SplitHostPort(address); err == nil && net.ParseIP(host) != nil && net.ParseIP(host).To4() == nil {
-			f = AF_INET6
-		}
+	network := "tcp"
+	switch o.Family {
+	case AF_INET:
+		network = "tcp4"
+	case AF_INET6:
+		network = "tcp6"
+	case AF_UNSPEC:
 		if o.DualStackIPv6 {
-			f = AF_INET6
+			network = "tcp6"
 		}
-	}
-	if o.DualStackIPv6 && f != AF_INET6 {
-		return nil, &AddrError{Addr: address, Family: f, Reason: "DualStackIPv6 needs AF_INET6"}
-	}
-	sa, err := ParseAddr(f, address)
-	if err != nil {
-		return nil, err
-	}
-	s, err := New(f, SOCK_STREAM, 0)
-	if err != nil {
-		return nil, err
-	}
-	fail := func(err error) (*Socket, error) { s.Close(); return nil, err }
-	if err := s.SetReuseAddr(true); err != nil {
-		return fail(err)
-	}
-	if o.ReusePort {
-		if err := s.SetReusePort(true); err != nil {
-			return fail(err)
-		}
-	}
-	if f == AF_INET6 {
-		if err := s.SetV6Only(!o.DualStackIPv6); err != nil {
-			return fail(err)
-		}
-	}
-	if err := s.Bind(sa); err != nil {
-		return fail(err)
+	default:
+		return nil, &AddrError{Addr: address, Family: o.Family, Reason: "CreateServer serves AF_INET or AF_INET6", Err: syscall.EAFNOSUPPORT}
 	}
 	backlog := o.Backlog
 	if backlog == 0 {
 		backlog = DefaultBacklog
 	}
-	if err := s.Listen(backlog); err != nil {
-		return fail(err)
-	}
-	return s, nil
+	return Listen(network, address, &ListenOptions{Backlog: backlog, ReusePort: o.ReusePort, DualStack: o.DualStackIPv6})
 }
 
 var (

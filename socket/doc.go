@@ -38,7 +38,8 @@
 //	socket.fromfd(fd, f, t, p)          socket.FromFd(fd, f, t, p)
 //	socket.socketpair(f, t, p)          socket.Socketpair(f, t, p)
 //	socket.create_connection(addr, ...) socket.CreateConnection(ctx, addr, opts)
-//	socket.create_server(addr, ...)     socket.CreateServer(addr, opts)
+//	socket.create_server(addr, ...)     socket.CreateServer(addr, opts) (TCP);
+//	                                    socket.Listen(network, addr, opts) (any type)
 //	(host, port) / path                 Sockaddr; socket.ParseAddr(family, "host:port")
 //	s.bind(address)                     s.Bind(addr)
 //	s.listen(backlog)                   s.Listen(backlog)

@@ -190,3 +190,28 @@ func ExampleSocket_Sendto() {
 	fmt.Println(string(buf[:n]))
 	// Output: pong to ping
 }
+
+// ExampleListen opens a Unix datagram socket and a TCP listener the same
+// way: one call each, with the network named as Go's net package names it.
+func ExampleListen() {
+	dir, _ := os.MkdirTemp("", "listen")
+	defer os.RemoveAll(dir)
+	path := dir + "/log.sock"
+	logs, err := socket.Listen("unixgram", path, &socket.ListenOptions{RemoveStale: true})
+	if err != nil {
+		panic(err)
+	}
+	defer logs.Close()
+	ln, err := socket.Listen("tcp", "127.0.0.1:0", &socket.ListenOptions{Backlog: 16})
+	if err != nil {
+		panic(err)
+	}
+	defer ln.Close()
+	listening, _ := ln.AcceptConn()
+	reuse, _ := ln.ReuseAddr()
+	fmt.Println(logs.Family(), logs.Type())
+	fmt.Println(ln.Family(), ln.Type(), "listening:", listening, "SO_REUSEADDR:", reuse)
+	// Output:
+	// AF_UNIX SOCK_DGRAM
+	// AF_INET SOCK_STREAM listening: true SO_REUSEADDR: true
+}

@@ -2,13 +2,17 @@
 
 package socket
 
-import "golang.org/x/sys/unix"
+import (
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
 
 // DecodeRaw and EncodeRaw expose the sockaddr codec to the black-box tests
 // and fuzz targets.
 func DecodeRaw(b []byte) (Sockaddr, error) {
 	var rsa unix.RawSockaddrAny
-	raw := (*[sizeofSockaddrAny]byte)(unsafePointer(&rsa))
+	raw := (*[sizeofSockaddrAny]byte)(unsafe.Pointer(&rsa))
 	n := copy(raw[:], b)
 	return decodeSockaddr(&rsa, uint32(n))
 }
@@ -19,7 +23,7 @@ func EncodeRaw(sa Sockaddr) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	raw := (*[sizeofSockaddrAny]byte)(unsafePointer(&rsa))
+	raw := (*[sizeofSockaddrAny]byte)(unsafe.Pointer(&rsa))
 	return append([]byte(nil), raw[:n]...), nil
 }
 

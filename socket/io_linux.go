@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/socketkit/socketkit/internal/rawaddr"
 	"github.com/socketkit/socketkit/internal/sockhook"
 )
 
@@ -267,7 +268,7 @@ func (s *Socket) RecvfromAddrPort(b []byte, flags MsgFlag) (int, netip.AddrPort,
 	n, err := s.recvLocked(op, "recvfrom", b, flags, true)
 	var ap netip.AddrPort
 	if err == nil && op.rsaLen > 0 {
-		ap = rsaAddrPort(&op.rsa)
+		ap = rawaddr.Decode(rawInet(&op.rsa))
 	}
 	op.mu.Unlock()
 	return n, ap, err
@@ -367,7 +368,7 @@ func (s *Socket) SendtoAddrPort(b []byte, flags MsgFlag, to netip.AddrPort) (int
 	s.armWrite()
 	op := &s.sys.wop
 	op.mu.Lock()
-	if !addrPortToRaw(to, s.family, &op.rsa, &op.rsaLen) {
+	if op.rsaLen = rawaddr.Encode(to, int(s.family), rawInet(&op.rsa)); op.rsaLen == 0 {
 		op.mu.Unlock()
 		return 0, s.opErr("sendto", InetAddr(to), &AddrError{Addr: to.String(), Family: s.family,
 			Reason: "address does not fit a " + s.family.String() + " socket", Err: syscall.EAFNOSUPPORT})
@@ -468,52 +469,9 @@ func (s *Socket) accept() (*Socket, Sockaddr, error) {
 	return c, sa, nil
 }
 
-// rsaAddrPort reads an AF_INET or AF_INET6 address without allocating.
-func rsaAddrPort(rsa *unix.RawSockaddrAny) netip.AddrPort {
-	switch rsa.Addr.Family {
-	case unix.AF_INET:
-		p := (*unix.RawSockaddrInet4)(unsafe.Pointer(rsa))
-		pp := (*[2]byte)(unsafe.Pointer(&p.Port))
-		return netip.AddrPortFrom(netip.AddrFrom4(p.Addr), uint16(pp[0])<<8|uint16(pp[1]))
-	case unix.AF_INET6:
-		p := (*unix.RawSockaddrInet6)(unsafe.Pointer(rsa))
-		pp := (*[2]byte)(unsafe.Pointer(&p.Port))
-		return netip.AddrPortFrom(netip.AddrFrom16(p.Addr), uint16(pp[0])<<8|uint16(pp[1]))
-	}
-	return netip.AddrPort{}
-}
-
-// addrPortToRaw encodes ap for a socket of family f without allocating. An
-// IPv4 address is mapped for an AF_INET6 socket.
-func addrPortToRaw(ap netip.AddrPort, f Family, rsa *unix.RawSockaddrAny, l *uint32) bool {
-	ip := ap.Addr()
-	switch f {
-	case AF_INET:
-		ip = ip.Unmap()
-		if !ip.Is4() {
-			return false
-		}
-		p := (*unix.RawSockaddrInet4)(unsafe.Pointer(rsa))
-		*p = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: ip.As4()}
-		pp := (*[2]byte)(unsafe.Pointer(&p.Port))
-		pp[0], pp[1] = byte(ap.Port()>>8), byte(ap.Port())
-		*l = sizeofSockaddrInet4
-		return true
-	case AF_INET6:
-		if !ip.IsValid() {
-			return false
-		}
-		p := (*unix.RawSockaddrInet6)(unsafe.Pointer(rsa))
-		*p = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: ip.As16()}
-		if z := ip.Zone(); z != "" {
-			p.Scope_id = zoneToScope(z)
-		}
-		pp := (*[2]byte)(unsafe.Pointer(&p.Port))
-		pp[0], pp[1] = byte(ap.Port()>>8), byte(ap.Port())
-		*l = sizeofSockaddrInet6
-		return true
-	}
-	return false
+// rawInet views an address buffer as the room rawaddr's codec fills.
+func rawInet(rsa *unix.RawSockaddrAny) *rawaddr.Storage {
+	return (*rawaddr.Storage)(unsafe.Pointer(rsa))
 }
 
 var _ net.Conn = (*Socket)(nil)

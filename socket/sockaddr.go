@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/socketkit/socketkit/internal/rawaddr"
 )
 
 // Sockaddr is a socket address: what bind(2), connect(2) and sendto(2) take
@@ -232,15 +234,7 @@ func AddrPortOf(sa Sockaddr) (netip.AddrPort, bool) {
 
 // zoneToScope turns a zone ("2" or "eth0") into an interface index; an
 // unknown name gives 0.
-func zoneToScope(z string) uint32 {
-	if n, err := strconv.ParseUint(z, 10, 32); err == nil {
-		return uint32(n)
-	}
-	if ifi, err := net.InterfaceByName(z); err == nil {
-		return uint32(ifi.Index)
-	}
-	return 0
-}
+func zoneToScope(z string) uint32 { return rawaddr.ZoneToScope(z) }
 
 // MaxUnixPath is the size of sun_path on Linux: the longest AF_UNIX path,
 // counting the leading "@" of an abstract name as its NUL byte.

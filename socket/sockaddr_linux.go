@@ -110,7 +110,7 @@ func encodeSockaddr(sa Sockaddr, rsa *unix.RawSockaddrAny) (uint32, error) {
 			return 0, badAddr(sa, "hardware address longer than 8 bytes or bad interface index")
 		}
 		p := (*unix.RawSockaddrLinklayer)(unsafe.Pointer(rsa))
-		*p = unix.RawSockaddrLinklayer{Family: unix.AF_PACKET, Protocol: htons(a.Protocol),
+		*p = unix.RawSockaddrLinklayer{Family: unix.AF_PACKET, Protocol: Htons(a.Protocol),
 			Ifindex: int32(a.Ifindex), Hatype: a.Hatype, Pkttype: a.Pkttype, Halen: uint8(len(a.Addr))}
 		copy(p.Addr[:], a.Addr)
 		return sizeofSockaddrLinkl, nil
@@ -133,8 +133,6 @@ func encodeSockaddr(sa Sockaddr, rsa *unix.RawSockaddrAny) (uint32, error) {
 	}
 	return 0, &AddrError{Addr: "<nil>", Reason: fmt.Sprintf("nil %T", sa), Err: syscall.EINVAL}
 }
-
-func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
 // decodeSockaddr reads the n bytes of rsa that the kernel filled in. It
 // checks n against the family's layout and never reads past it. n == 0 (an
@@ -208,12 +206,10 @@ func decodeSockaddr(rsa *unix.RawSockaddrAny, n uint32) (Sockaddr, error) {
 		if 12+halen > int(n) {
 			halen = int(n) - 12
 		}
-		return &PacketAddr{Protocol: htons(p.Protocol), Ifindex: int(p.Ifindex), Hatype: p.Hatype,
+		return &PacketAddr{Protocol: Htons(p.Protocol), Ifindex: int(p.Ifindex), Hatype: p.Hatype,
 			Pkttype: p.Pkttype, Addr: append([]byte(nil), p.Addr[:halen]...)}, nil
 	case AF_UNSPEC:
 		return nil, nil
 	}
 	return &UnknownAddr{AF: fam, Data: append([]byte(nil), raw[2:]...)}, nil
 }
-
-func unsafePointer(rsa *unix.RawSockaddrAny) unsafe.Pointer { return unsafe.Pointer(rsa) }

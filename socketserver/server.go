@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -296,57 +294,6 @@ func NewForkingUDPServer(addr string, h Handler, opts ...Option) (*Server, error
 	return NewUDPServer(addr, h, append([]Option{WithDispatcher(&Prefork{})}, opts...)...)
 }
 
-// networkKind maps Network to a family preference and a socket type.
-func networkKind(network string) (fam socket.Family, typ socket.Type, err error) {
-	switch network {
-	case "", "tcp":
-		return socket.AF_UNSPEC, socket.SOCK_STREAM, nil
-	case "tcp4":
-		return socket.AF_INET, socket.SOCK_STREAM, nil
-	case "tcp6":
-		return socket.AF_INET6, socket.SOCK_STREAM, nil
-	case "udp":
-		return socket.AF_UNSPEC, socket.SOCK_DGRAM, nil
-	case "udp4":
-		return socket.AF_INET, socket.SOCK_DGRAM, nil
-	case "udp6":
-		return socket.AF_INET6, socket.SOCK_DGRAM, nil
-	case "unix":
-		return socket.AF_UNIX, socket.SOCK_STREAM, nil
-	case "unixgram":
-		return socket.AF_UNIX, socket.SOCK_DGRAM, nil
-	case "unixpacket":
-		return socket.AF_UNIX, socket.SOCK_SEQPACKET, nil
-	}
-	return 0, 0, fmt.Errorf("socketserver: unknown network %q (want tcp, tcp4, tcp6, udp, udp4, udp6, unix, unixgram or unixpacket)", network)
-}
-
-// resolveAddr turns Addr into a socket address for the network.
-func (s *Server) resolveAddr() (socket.Sockaddr, error) {
-	fam, typ, err := networkKind(s.Network)
-	if err != nil {
-		return nil, err
-	}
-	s.typ = typ
-	if fam == socket.AF_UNIX {
-		return socket.ParseAddr(socket.AF_UNIX, s.Addr)
-	}
-	host, port, err := net.SplitHostPort(s.Addr)
-	if err != nil {
-		return nil, &socket.AddrError{Addr: s.Addr, Reason: "want host:port (IPv6 as [addr]:port)"}
-	}
-	switch {
-	case fam == socket.AF_INET6 && host == "":
-		return socket.ParseAddr(socket.AF_INET6, net.JoinHostPort("::", port))
-	case fam != socket.AF_UNSPEC:
-		return socket.ParseAddr(fam, s.Addr)
-	}
-	if ip, err := netip.ParseAddr(host); err == nil && ip.Is6() && !ip.Is4In6() {
-		return socket.ParseAddr(socket.AF_INET6, s.Addr)
-	}
-	return socket.ParseAddr(socket.AF_INET, s.Addr)
-}
-
 // Bind creates the socket, applies the options that must precede binding
 // (SO_REUSEADDR, SO_REUSEPORT, IPV6_V6ONLY, Control) and binds Addr. If
 // anything fails the socket is closed. In a child started by Prefork it
@@ -361,8 +308,11 @@ func (s *Server) Bind() error {
 	if s.closing {
 		return ErrServerClosed
 	}
-	sa, err := s.resolveAddr()
-	if err != nil {
+	network := s.Network
+	if network == "" {
+		network = "tcp"
+	}
+	if _, _, err := socket.ParseNetwork(network); err != nil {
 		return err
 	}
 	if sock, ok, err := adoptPreforkSocket(s); ok || err != nil {
@@ -373,23 +323,23 @@ func (s *Server) Bind() error {
 		s.activated = true
 		return nil
 	}
-	sock, err := socket.New(sa.Family(), s.typ, 0)
+	reuse := socket.ReuseAddrOff // Python's default
+	if s.AllowReuseAddress {
+		reuse = socket.ReuseAddrOn
+	}
+	sock, err := socket.Listen(network, s.Addr, &socket.ListenOptions{
+		BindOnly:    true, // Activate listens
+		ReuseAddr:   reuse,
+		ReusePort:   s.AllowReusePort,
+		DualStack:   s.DualStack,
+		RemoveStale: s.RemoveStale,
+		Control:     s.Control,
+	})
 	if err != nil {
 		return err
 	}
-	if err := s.prepare(sock, sa); err != nil {
-		sock.Close()
-		return err
-	}
-	if ua, ok := sa.(*socket.UnixAddr); ok && s.RemoveStale {
-		removeStaleUnix(ua.Path, s.typ)
-	}
-	if err := sock.Bind(sa); err != nil {
-		sock.Close()
-		return err
-	}
-	if ua, ok := sa.(*socket.UnixAddr); ok && ua.Path != "" && ua.Path[0] != '@' {
-		s.unlink = ua.Path
+	if sock.Family() == socket.AF_UNIX && s.Addr != "" && s.Addr[0] != '@' {
+		s.unlink = s.Addr
 	}
 	s.setSocket(sock)
 	return nil
@@ -433,49 +383,6 @@ func (s *Server) setSocket(sock *socket.Socket) {
 	s.family = sock.Family()
 	s.typ = sock.Type()
 	s.addr, _ = sock.Getsockname()
-}
-
-// prepare applies the settings that must come before bind.
-func (s *Server) prepare(sock *socket.Socket, sa socket.Sockaddr) error {
-	ip := sa.Family() != socket.AF_UNIX
-	if s.AllowReuseAddress && ip {
-		if err := sock.SetReuseAddr(true); err != nil {
-			return err
-		}
-	}
-	if s.AllowReusePort && ip {
-		if err := sock.SetReusePort(true); err != nil {
-			return err
-		}
-	}
-	if sa.Family() == socket.AF_INET6 {
-		if err := sock.SetV6Only(!s.DualStack); err != nil {
-			return err
-		}
-	}
-	if s.Control != nil {
-		return s.Control(sock)
-	}
-	return nil
-}
-
-// removeStaleUnix removes a socket file that nothing accepts on.
-func removeStaleUnix(path string, typ socket.Type) {
-	if path == "" || path[0] == '@' {
-		return
-	}
-	fi, err := os.Lstat(path)
-	if err != nil || fi.Mode()&os.ModeSocket == 0 {
-		return
-	}
-	probe, err := socket.New(socket.AF_UNIX, typ, 0)
-	if err != nil {
-		return
-	}
-	defer probe.Close()
-	if errno, err := probe.ConnectEx(&socket.UnixAddr{Path: path}); err == nil && errno == syscall.ECONNREFUSED {
-		os.Remove(path)
-	}
 }
 
 // Activate starts listening on a stream server (listen(2) with Backlog);
