@@ -10,7 +10,8 @@
 // call that must wait parks the goroutine, not an OS thread. Python's three
 // timeout modes are kept on top of that (see Timeouts below). A Socket is
 // also a net.Conn, an io.ReaderFrom and an io.WriterTo (sendfile and splice
-// underneath), and Listener and PacketConn adapt it to net.Listener and
+// underneath, and a buffered copy for ends the poller cannot wait for, such
+// as a shell's blocking stdout: see WriteTo), and Listener and PacketConn adapt it to net.Listener and
 // net.PacketConn, so the standard library (crypto/tls, net/http, io.Copy)
 // runs over it unchanged.
 //

@@ -3,6 +3,7 @@
 package socket
 
 import (
+	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -33,3 +34,7 @@ func SetZeroCopyHook(f func(path string)) func() {
 	zeroCopyHook = f
 	return func() { zeroCopyHook = nil }
 }
+
+// FailNextSpliceInto makes the next splice(2) into a copy's destination
+// fail with e, as splice into a file system without splice support does.
+func FailNextSpliceInto(e syscall.Errno) { drainFault = e }
