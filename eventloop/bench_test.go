@@ -9,8 +9,8 @@ import (
 	"net"
 	"testing"
 
-	"github.com/socketkit/socketkit/socket"
 	"github.com/socketkit/socketkit/eventloop"
+	"github.com/socketkit/socketkit/socket"
 )
 
 // BenchmarkEcho is one round trip through the engine per op: the client

@@ -1,13 +1,8 @@
 package eventloop
 
 import (
-	"errors"
-	"log/slog"
-	"sync"
-	"sync/atomic"
+	"net/netip"
 	"time"
-
-	"github.com/socketkit/socketkit/socket"
 )
 
 // Action tells the engine what to do after a callback.
@@ -17,7 +12,10 @@ type Action int
 const (
 	None     Action = iota // None: carry on.
 	Close                  // Close: close the connection (after sending its pending output).
-	Shutdown               // Shutdown: shut the whole engine down gracefully.
+	Shutdown               // Shutdown: shut the whole engine down gracefully (Engine.Shutdown, without waiting).
+	// StopAccepting: stop taking new connections on every loop and leave
+	// the open ones alone (Engine.StopAccept, without waiting).
+	StopAccepting
 )
 
 // Handler is what the engine calls. Every method runs on the loop that owns
@@ -61,6 +59,20 @@ type PacketHandler interface {
 	OnPacket(p *Packet) Action
 }
 
+// Packet is one datagram on a UDP engine. Its Data is valid only during
+// OnPacket.
+type Packet struct {
+	Data []byte
+	From netip.AddrPort
+	l    *loop
+}
+
+// Reply queues b (copied) to be sent back to From when the batch of
+// datagrams being handled is done, with one sendmmsg(2) for the batch.
+// Call it in OnPacket. A reply the socket has no room for is dropped, as
+// a full UDP socket drops datagrams.
+func (p *Packet) Reply(b []byte) error { return p.l.reply(p, b) }
+
 // BaseHandler implements Handler with methods that do nothing; embed it
 // and override what you need.
 type BaseHandler struct{}
@@ -73,125 +85,3 @@ func (BaseHandler) OnData(c *Conn) Action { c.Discard(-1); return None }
 
 // OnClose does nothing.
 func (BaseHandler) OnClose(c *Conn, err error) {}
-
-// Errors.
-var (
-	// ErrEngineClosed is returned by Serve after Shutdown or Close, and by
-	// AsyncWrite on a closed engine.
-	ErrEngineClosed = errors.New("eventloop: engine closed")
-	// ErrConnClosed is returned for operations on a closed connection.
-	ErrConnClosed = errors.New("eventloop: connection closed")
-	// ErrIdleTimeout is the OnClose cause of a connection closed for being
-	// idle longer than IdleTimeout.
-	ErrIdleTimeout = errors.New("eventloop: idle timeout")
-	// ErrOutboundFull is returned by AsyncWrite when the connection's
-	// output is over HighWatermark.
-	ErrOutboundFull = errors.New("eventloop: outbound buffer over the high watermark")
-	// ErrWrongLoop reports a connection method called where it may not be.
-	ErrWrongLoop = errors.New("eventloop: method called outside the connection's callbacks")
-)
-
-// Engine runs event loops for a listening socket. Set the fields, then
-// call Serve or ListenAndServe. The zero values are the documented
-// defaults.
-type Engine struct {
-	// Handler receives the events. Required.
-	Handler Handler
-	// Loops is the number of event loops; 0 means GOMAXPROCS.
-	Loops int
-	// ReusePort makes ListenAndServe open one SO_REUSEPORT listener per
-	// loop, so that the kernel spreads new connections over the loops.
-	// Without it, one listener is watched by every loop (EPOLLEXCLUSIVE) and
-	// the loop that wakes accepts.
-	ReusePort bool
-	// Nagle leaves Nagle's algorithm on for accepted TCP connections. By
-	// default the engine sets TCP_NODELAY on each, as Go's net package
-	// does: an answer goes out when it is written, instead of waiting for
-	// the peer to acknowledge the previous one.
-	Nagle bool
-	// IdleTimeout closes connections that have received nothing for this
-	// long (checked on a timing wheel, at a resolution of about an eighth
-	// of it); 0 means never.
-	IdleTimeout time.Duration
-	// HighWatermark is the outbound bytes above which the loop stops reading
-	// from a connection; 0 means 1 MiB. LowWatermark is where it reads
-	// again and calls OnWritable; 0 means a quarter of HighWatermark.
-	HighWatermark, LowWatermark int
-	// ReadBufferSize is the size of each loop's read buffer; 0 means 64 KiB.
-	ReadBufferSize int
-	// TickInterval is when OnTick is first called; 0 means 1s.
-	TickInterval time.Duration
-	// MaxConns closes new connections beyond this many at once; 0 means no
-	// cap.
-	MaxConns int
-	// Logger receives accept errors and callback panics; nil means
-	// slog.Default().
-	Logger *slog.Logger
-
-	mu        sync.Mutex
-	loops     []*loop
-	listeners []*socket.Socket
-	started   bool
-	noAccept  bool // StopAccept was called
-	closing   atomic.Bool
-	done      chan struct{}
-	stats     engineStats
-	loopStats []*loopStats
-}
-
-type engineStats struct {
-	accepted, closed, rejected atomic.Uint64
-	acceptErrors               atomic.Uint64
-	active                     atomic.Int64
-}
-
-// loopStats are a loop's own counters, on their own cache lines so that
-// loops do not contend; Stats sums them.
-type loopStats struct {
-	_                 [64]byte
-	bytesIn, bytesOut atomic.Uint64
-	_                 [48]byte
-}
-
-// Stats is a snapshot of an engine's counters.
-type Stats struct {
-	Accepted, Closed, Rejected uint64
-	AcceptErrors               uint64 // accept(2) failures for want of descriptors or memory (accepting paused)
-	Active                     int64
-	BytesIn, BytesOut          uint64
-}
-
-// Stats returns the engine's counters.
-func (e *Engine) Stats() Stats {
-	st := Stats{Accepted: e.stats.accepted.Load(), Closed: e.stats.closed.Load(), Rejected: e.stats.rejected.Load(),
-		AcceptErrors: e.stats.acceptErrors.Load(),
-		Active:       e.stats.active.Load()}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for _, l := range e.loopStats {
-		st.BytesIn += l.bytesIn.Load()
-		st.BytesOut += l.bytesOut.Load()
-	}
-	return st
-}
-
-func (e *Engine) logger() *slog.Logger {
-	if e.Logger != nil {
-		return e.Logger
-	}
-	return slog.Default()
-}
-
-func (e *Engine) highWatermark() int {
-	if e.HighWatermark > 0 {
-		return e.HighWatermark
-	}
-	return 1 << 20
-}
-
-func (e *Engine) lowWatermark() int {
-	if e.LowWatermark > 0 {
-		return e.LowWatermark
-	}
-	return e.highWatermark() / 4
-}

@@ -20,14 +20,6 @@ const (
 	udpMaxSize = 64 << 10
 )
 
-// Packet is one datagram on a UDP engine. Its Data is valid only during
-// OnPacket; Reply sends a datagram back to From.
-type Packet struct {
-	Data []byte
-	From netip.AddrPort
-	l    *loop
-}
-
 type mmsghdr struct {
 	hdr unix.Msghdr
 	n   uint32
@@ -98,10 +90,9 @@ func (l *loop) readPackets(fd int) {
 	l.sendReplies()
 }
 
-// Reply queues b (copied) to be sent to the packet's sender when the batch
-// is done.
-func (p *Packet) Reply(b []byte) error {
-	l := p.l
+// reply queues b (copied) to be sent to p's sender when the batch is
+// done.
+func (l *loop) reply(p *Packet, b []byte) error {
 	u := l.udp
 	if u.nout == udpBatch {
 		l.sendReplies()

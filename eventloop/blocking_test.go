@@ -18,8 +18,8 @@ import (
 
 	"golang.org/x/net/nettest"
 
-	"github.com/socketkit/socketkit/internal/sockettest"
 	"github.com/socketkit/socketkit/eventloop"
+	"github.com/socketkit/socketkit/internal/sockettest"
 )
 
 // TestNetConnConformance: the blocking adapter passes x/net/nettest's

@@ -1,12 +1,8 @@
-//go:build linux
-
 package eventloop
 
 import (
 	"net"
 	"sync/atomic"
-
-	"golang.org/x/sys/unix"
 )
 
 // Conn is one connection of an engine. See the package documentation for
@@ -30,7 +26,7 @@ type Conn struct {
 const (
 	fClosed      = 1 << iota // closed and released
 	fClosing                 // Close asked; waiting for the output to go
-	fWantOut                 // EPOLLOUT armed
+	fWantOut                 // the poller watches for room to write
 	fOverHigh                // over the high watermark: not reading
 	fPaused                  // PauseRead
 	fDirty                   // in loop.dirty: has output to send
@@ -38,6 +34,38 @@ const (
 	fWritableDue             // queued in loop.writable
 	fReadEOF                 // the peer shut down its side; still open for writing
 )
+
+// loopIO is the part of a loop that its connections' methods use
+// directly: the inbound window lent to OnData and the outbound chunks.
+// It is the same on every platform; what touches the kernel is in the
+// loop's platform files.
+type loopIO struct {
+	e      *Engine
+	win    []byte // the data offered to the connection in OnData
+	rpos   int    // how much of win OnData has consumed
+	inData *Conn  // the connection whose OnData is running
+	dirty  []*Conn
+	free   [][]byte // spare output chunks
+}
+
+// chunkSize is the size of the chunks output is gathered in.
+const chunkSize = 16 << 10
+
+// getChunk returns an empty output chunk from the loop's free list.
+func (l *loopIO) getChunk() []byte {
+	if n := len(l.free); n > 0 {
+		b := l.free[n-1]
+		l.free = l.free[:n-1]
+		return b[:0]
+	}
+	return make([]byte, 0, chunkSize)
+}
+
+func (l *loopIO) putChunk(b []byte) {
+	if cap(b) == chunkSize && len(l.free) < 256 {
+		l.free = append(l.free, b[:0])
+	}
+}
 
 // Fd returns the connection's descriptor (for socket options; do not read
 // or write it directly).
@@ -192,12 +220,13 @@ func (c *Conn) Close() error {
 		return nil
 	}
 	c.loop.flushDirty()
-	c.loop.closeConn(c, nil, false)
+	c.loop.closeAfterFlush(c)
 	return nil
 }
 
 // CloseWrite sends the pending output and then shuts down the sending side
-// (the peer reads EOF); the connection stays open for reading.
+// with shutdown(2) SHUT_WR (the peer reads EOF); the connection stays open
+// for reading.
 func (c *Conn) CloseWrite() error {
 	if c.flags&fClosed != 0 {
 		return ErrConnClosed
@@ -206,14 +235,14 @@ func (c *Conn) CloseWrite() error {
 	if c.outLen > 0 {
 		c.loop.flushConn(c)
 	}
-	return unix.Shutdown(int(c.fd), unix.SHUT_WR)
+	return shutdownWrite(int(c.fd))
 }
 
 // PauseRead stops OnData for c until ResumeRead.
 func (c *Conn) PauseRead() {
 	if c.flags&(fClosed|fPaused) == 0 {
 		c.flags |= fPaused
-		c.loop.modEvents(c)
+		c.loop.watch(c)
 	}
 }
 
@@ -221,7 +250,7 @@ func (c *Conn) PauseRead() {
 func (c *Conn) ResumeRead() {
 	if c.flags&fClosed == 0 && c.flags&fPaused != 0 {
 		c.flags &^= fPaused
-		c.loop.modEvents(c)
+		c.loop.watch(c)
 	}
 }
 
@@ -262,37 +291,23 @@ func (c *Conn) Wake() {
 	c.loop.submit(task{kind: taskWake, c: c, gen: c.gen})
 }
 
-// LocalAddr returns the local address, or nil once closed.
-func (c *Conn) LocalAddr() net.Addr { return c.addr(false) }
+// LocalAddr returns the local address (getsockname(2)), or nil once
+// closed.
+func (c *Conn) LocalAddr() net.Addr {
+	if c.flags&fClosed != 0 {
+		return nil
+	}
+	return sockAddr(int(c.fd), false)
+}
 
 // RemoteAddr returns the peer's address (getpeername(2)), or nil once
 // closed. It is also nil once the peer has reset the connection, even
 // before the engine has noticed: to keep idle connections small the engine
 // does not store the address accept4(2) could return, and getpeername
 // fails with ENOTCONN then. Call it in OnOpen to keep the address.
-func (c *Conn) RemoteAddr() net.Addr { return c.addr(true) }
-
-func (c *Conn) addr(peer bool) net.Addr {
+func (c *Conn) RemoteAddr() net.Addr {
 	if c.flags&fClosed != 0 {
 		return nil
 	}
-	var sa unix.Sockaddr
-	var err error
-	if peer {
-		sa, err = unix.Getpeername(int(c.fd))
-	} else {
-		sa, err = unix.Getsockname(int(c.fd))
-	}
-	if err != nil {
-		return nil
-	}
-	switch a := sa.(type) {
-	case *unix.SockaddrInet4:
-		return &net.TCPAddr{IP: net.IP(a.Addr[:]).To16(), Port: a.Port}
-	case *unix.SockaddrInet6:
-		return &net.TCPAddr{IP: net.IP(a.Addr[:]), Port: a.Port}
-	case *unix.SockaddrUnix:
-		return &net.UnixAddr{Name: a.Name, Net: "unix"}
-	}
-	return nil
+	return sockAddr(int(c.fd), true)
 }

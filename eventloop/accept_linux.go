@@ -1,0 +1,151 @@
+//go:build linux
+
+package eventloop
+
+import (
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/socketkit/socketkit/socket"
+)
+
+// addListener gives the loop a listening socket (or a UDP engine's
+// socket) to watch: want is wantRead for a socket of its own, shared for
+// one that every loop watches.
+func (l *loop) addListener(ln *socket.Socket, want interest, udp bool) error {
+	fd := ln.Fd()
+	l.lnFds = append(l.lnFds, fd)
+	l.lnWant = want
+	l.lnUDP = udp
+	if udp {
+		l.udp = newUDPState(ln)
+	}
+	if f := ln.Family(); (f == socket.AF_INET || f == socket.AF_INET6) && !l.e.Nagle {
+		l.noDelay = true
+	}
+	if l.e.noAccept.Load() {
+		return nil // StopAccept came first
+	}
+	return l.p.add(fd, want, listenerTag)
+}
+
+// accept takes the pending connections of listener fd.
+func (l *loop) accept(fd int) {
+	for i := 0; i < 256 && !l.shutting; i++ {
+		if l.e.noAccept.Load() {
+			l.stopAccepting() // StopAccept's task for this loop may still be queued
+			return
+		}
+		// No address: unix.Accept4 would allocate one a connection, and
+		// RemoteAddr asks the kernel when it is wanted.
+		r, _, e := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(fd), 0, 0, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
+		nfd, err := int(r), errnoErr(e)
+		if err != nil {
+			switch err {
+			case unix.EAGAIN, unix.ECONNABORTED, unix.EINTR:
+			case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
+				l.pauseAccept(err)
+			default:
+				l.e.logger().Error("eventloop: accept failed", "err", err)
+			}
+			return
+		}
+		l.acceptDelay = 0
+		if max := l.e.MaxConns; max > 0 && l.e.stats.active.Load() >= int64(max) {
+			unix.Close(nfd)
+			l.e.stats.rejected.Add(1)
+			continue
+		}
+		l.register(nfd)
+	}
+}
+
+// stopAccepting takes the listeners out of the poller for good (StopAccept).
+func (l *loop) stopAccepting() {
+	if !l.acceptPaused && !l.shutting {
+		for _, fd := range l.lnFds {
+			l.p.del(fd)
+		}
+	}
+	l.lnFds = nil
+}
+
+// pauseAccept takes the listeners out of the poller after accept failed
+// for want of descriptors or memory, and sets when to try again.
+func (l *loop) pauseAccept(err error) {
+	if l.acceptDelay == 0 {
+		l.acceptDelay = 5 * time.Millisecond
+	} else if l.acceptDelay *= 2; l.acceptDelay > time.Second {
+		l.acceptDelay = time.Second
+	}
+	l.e.stats.acceptErrors.Add(1)
+	l.e.logger().Warn("eventloop: accept failed; pausing accepts", "err", err, "delay", l.acceptDelay)
+	if !l.acceptPaused {
+		// Removed and added back, not modified: the kernel refuses to
+		// modify a listener watched with EPOLLEXCLUSIVE.
+		l.acceptPaused = true
+		for _, fd := range l.lnFds {
+			l.p.del(fd)
+		}
+	}
+	l.nextAccept = time.Now().Add(l.acceptDelay)
+}
+
+// resumeAccept puts the listeners back in the poller.
+func (l *loop) resumeAccept() {
+	l.acceptPaused = false
+	if l.shutting {
+		return // beginShutdown has taken them out
+	}
+	for _, fd := range l.lnFds {
+		if err := l.p.add(fd, l.lnWant, listenerTag); err != nil {
+			l.e.logger().Error("eventloop: cannot watch the listener again; this loop no longer accepts", "err", err)
+		}
+	}
+}
+
+// newConn takes a Conn from the loop's slab: connections are allocated a
+// hundred at a time, which keeps an idle connection's memory small.
+func (l *loop) newConn() *Conn {
+	if len(l.slab) == 0 {
+		l.slab = make([]Conn, 128)
+	}
+	c := &l.slab[0]
+	l.slab = l.slab[1:]
+	return c
+}
+
+// register makes an accepted descriptor a connection of the loop and
+// calls OnOpen.
+func (l *loop) register(fd int) {
+	if l.noDelay {
+		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	}
+	if l.gen++; l.gen > maxGeneration {
+		l.gen = 1
+	}
+	c := l.newConn()
+	*c = Conn{fd: int32(fd), gen: l.gen, loop: l}
+	c.node.c = c
+	if fd >= len(l.conns) {
+		n := max(2*len(l.conns), fd+1, 64)
+		grown := make([]*Conn, n)
+		copy(grown, l.conns)
+		l.conns = grown
+	}
+	if err := l.p.add(fd, wantRead, int32(c.gen)); err != nil {
+		l.e.logger().Error("eventloop: cannot watch an accepted connection; closing it", "err", err)
+		unix.Close(fd)
+		return
+	}
+	l.conns[fd] = c
+	l.nconns++
+	l.e.stats.accepted.Add(1)
+	l.e.stats.active.Add(1)
+	if l.wheel != nil {
+		c.lastTick = l.wheel.now
+		l.wheel.insert(&c.node, l.wheel.now+l.wheel.ttl)
+	}
+	l.dispatch(c, func() Action { return l.e.Handler.OnOpen(c) })
+}

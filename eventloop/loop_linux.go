@@ -1,0 +1,327 @@
+//go:build linux
+
+package eventloop
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// loop is one event loop: a poller, its connections, and the goroutine
+// (locked to an OS thread) that runs them.
+type loop struct {
+	loopIO
+	id  int
+	p   *poller
+	tid atomic.Int32 // the OS thread the loop's goroutine is locked to, 0 when it is not (see Engine.callingLoop)
+
+	conns  []*Conn // by descriptor
+	nconns int
+	buf    []byte // the read buffer lent to OnData
+
+	lnFds  []int
+	lnWant interest // how the listeners are watched (shared when every loop watches one)
+	lnUDP  bool
+
+	// Accepting pauses while the process is out of descriptors or memory:
+	// the listeners leave the poller's interest (level-triggered, they
+	// would wake every round) until nextAccept, 5ms doubling to 1s, or
+	// until one of the loop's connections closes and frees a descriptor.
+	acceptPaused bool
+	acceptDelay  time.Duration
+	nextAccept   time.Time
+	noDelay      bool // set TCP_NODELAY on accepted connections
+
+	lastYield time.Time // see yield
+
+	mu      sync.Mutex
+	tasks   []task
+	spare   []task
+	stopped bool // under mu: the loop has stopped and its poller is closed
+
+	writable []*Conn // connections owed an OnWritable
+	iov      []unix.Iovec
+	wheel    *wheel
+	tickDur  time.Duration
+	nextWh   time.Time
+	nextTk   time.Time
+
+	stats     *loopStats
+	shutting  bool
+	forceStop bool
+	gen       uint32 // the last connection's generation (1..maxGeneration)
+	slab      []Conn
+	udp       *udpState
+}
+
+func newLoop(e *Engine, id int) (*loop, error) {
+	p, err := newPoller()
+	if err != nil {
+		return nil, err
+	}
+	l := &loop{loopIO: loopIO{e: e}, id: id, p: p,
+		buf: make([]byte, e.readBufferSize()), iov: make([]unix.Iovec, 0, 64), stats: &loopStats{}}
+	e.loopStats = append(e.loopStats, l.stats)
+	if e.IdleTimeout > 0 {
+		l.tickDur = e.IdleTimeout / 8
+		if l.tickDur < 10*time.Millisecond {
+			l.tickDur = 10 * time.Millisecond
+		}
+		l.wheel = newWheel(uint32((e.IdleTimeout + l.tickDur - 1) / l.tickDur))
+		l.nextWh = time.Now().Add(l.tickDur)
+	}
+	if _, ok := e.Handler.(Ticker); ok && id == 0 {
+		l.nextTk = time.Now().Add(e.tickInterval())
+	}
+	return l, nil
+}
+
+// run is the loop's goroutine.
+func (l *loop) run() (err error) {
+	runtime.LockOSThread()
+	l.tid.Store(int32(unix.Gettid()))
+	defer func() {
+		l.closeAll()
+		l.stop()
+		l.tid.Store(0)
+		runtime.UnlockOSThread()
+	}()
+	for {
+		if l.shutting && (l.forceStop || l.nconns == 0) {
+			return nil
+		}
+		ms := l.timeoutMs()
+		l.yield() // at most every 5ms, busy or about to block
+		n, err := l.p.wait(ms)
+		if err != nil {
+			return err
+		}
+		for i := 0; i < n; i++ {
+			if i&63 == 63 {
+				l.yield() // a long batch (slow callbacks, a traced process)
+			}
+			tok, ready := l.p.event(i)
+			switch tok.tag {
+			case wakeTag:
+				l.p.woken()
+				l.runTasks()
+			case listenerTag:
+				if l.lnUDP {
+					l.readPackets(int(tok.fd))
+				} else {
+					l.accept(int(tok.fd))
+				}
+			default:
+				l.ready(tok, ready)
+			}
+		}
+		l.flushDirty()
+		l.runWritable()
+		l.timers()
+	}
+}
+
+// stop marks the loop stopped, closes its poller and settles the work
+// queued after its last round: every connection is closed by then, so
+// functions see closed connections and writes fail. It holds the task
+// lock while closing, so no submit can write to the eventfd after it is
+// closed (its number may already belong to something else).
+func (l *loop) stop() {
+	l.mu.Lock()
+	if l.stopped {
+		l.mu.Unlock()
+		return
+	}
+	l.stopped = true
+	l.p.close()
+	left := l.tasks
+	l.tasks = nil
+	l.mu.Unlock()
+	for i := range left {
+		if t := &left[i]; t.kind == taskFunc {
+			t.fn(l)
+		} else {
+			t.settle(ErrConnClosed)
+		}
+	}
+}
+
+// submit queues t for the loop and wakes it. After the loop has stopped
+// it returns ErrEngineClosed (and settles t with it).
+func (l *loop) submit(t task) error {
+	l.mu.Lock()
+	if l.stopped {
+		l.mu.Unlock()
+		if t.kind != taskFunc {
+			t.settle(ErrEngineClosed)
+		}
+		return ErrEngineClosed
+	}
+	l.tasks = append(l.tasks, t)
+	l.p.wake()
+	l.mu.Unlock()
+	return nil
+}
+
+// runTasks drains the queue of work from other goroutines.
+func (l *loop) runTasks() {
+	l.mu.Lock()
+	tasks := l.tasks
+	l.tasks = l.spare[:0]
+	l.mu.Unlock()
+	for i := range tasks {
+		t := &tasks[i]
+		switch t.kind {
+		case taskFunc:
+			t.fn(l)
+		case taskWrite, taskClose, taskWake:
+			c := t.c
+			if c.loop != l || c.gen != t.gen || c.flags&fClosed != 0 {
+				t.settle(ErrConnClosed)
+				break
+			}
+			switch t.kind {
+			case taskWrite:
+				c.write(t.data)
+				l.flushDirty()
+				t.settle(nil)
+			case taskClose:
+				l.closeAfterFlush(c)
+			case taskWake:
+				l.dispatch(c, func() Action { return l.e.Handler.OnData(c) })
+			}
+		}
+		*t = task{}
+	}
+	l.spare = tasks[:0]
+}
+
+// runWritable calls OnWritable for the connections owed one at the start
+// of the round; those owed another after it wait for the next round.
+func (l *loop) runWritable() {
+	n := len(l.writable)
+	if n == 0 {
+		return
+	}
+	w := l.e.Handler.(Writabler)
+	for i := 0; i < n; i++ {
+		c := l.writable[i]
+		l.writable[i] = nil
+		c.flags &^= fWritableDue
+		if c.flags&(fClosed|fClosing) == 0 {
+			l.dispatch(c, func() Action { return w.OnWritable(c) })
+		}
+	}
+	l.writable = append(l.writable[:0], l.writable[n:]...)
+}
+
+// timeoutMs is how long the poller may sleep: not at all while OnWritable
+// calls are due, otherwise until the next wheel tick or OnTick, or forever.
+func (l *loop) timeoutMs() int {
+	if len(l.writable) > 0 {
+		return 0
+	}
+	var next time.Time
+	if l.wheel != nil {
+		next = l.nextWh
+	}
+	if !l.nextTk.IsZero() && (next.IsZero() || l.nextTk.Before(next)) {
+		next = l.nextTk
+	}
+	if l.acceptPaused && (next.IsZero() || l.nextAccept.Before(next)) {
+		next = l.nextAccept
+	}
+	if next.IsZero() {
+		return -1
+	}
+	d := time.Until(next)
+	if d <= 0 {
+		return 0
+	}
+	return int((d + time.Millisecond - 1) / time.Millisecond)
+}
+
+// timers runs what is due: accepting again after a pause, the idle wheel,
+// OnTick.
+func (l *loop) timers() {
+	if l.wheel == nil && l.nextTk.IsZero() && !l.acceptPaused {
+		return
+	}
+	now := time.Now()
+	if l.acceptPaused && !now.Before(l.nextAccept) {
+		l.resumeAccept()
+	}
+	if l.wheel != nil {
+		for !now.Before(l.nextWh) {
+			l.nextWh = l.nextWh.Add(l.tickDur)
+			l.wheel.advance(func(c *Conn) uint32 { return c.lastTick }, func(c *Conn) {
+				l.closeNow(c, ErrIdleTimeout)
+			})
+		}
+	}
+	if !l.nextTk.IsZero() && !now.Before(l.nextTk) {
+		next, act := l.callTick()
+		if next <= 0 {
+			l.nextTk = time.Time{}
+		} else {
+			l.nextTk = now.Add(next)
+		}
+		l.engineAction(act)
+	}
+}
+
+func (l *loop) callTick() (next time.Duration, act Action) {
+	defer func() {
+		if p := recover(); p != nil {
+			l.e.logger().Error("eventloop: OnTick panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			next, act = time.Second, None
+		}
+	}()
+	return l.e.Handler.(Ticker).OnTick()
+}
+
+// engineAction carries out the Actions that concern the whole engine.
+func (l *loop) engineAction(act Action) {
+	switch act {
+	case Shutdown:
+		go l.e.Shutdown(context.Background())
+	case StopAccepting:
+		l.e.StopAccept()
+	}
+}
+
+// yield passes through the Go scheduler every few milliseconds: before the
+// loop polls, and every 64 events of a long batch. To sysmon, a goroutine
+// that has not been rescheduled for 10ms is one that runs too long: from
+// then on it takes the P away at every blocking epoll_wait and keeps
+// waking every 20µs to do it again, which costs a context switch or two
+// per message on the loop's CPU (measured: 1.9 against 1.2 a message for
+// one connection, and a third of the round-trip rate; see BENCHMARKS.md).
+// A locked goroutine's yield hands the thread over and back, so it is not
+// done on every round. A loop that goes 10ms without one (a batch of slow
+// callbacks) is also preempted by signal: tgkill and a signal return.
+// The check costs a clock read.
+func (l *loop) yield() {
+	now := time.Now()
+	if now.Sub(l.lastYield) < 5*time.Millisecond {
+		return
+	}
+	l.lastYield = now
+	// Unlocked for the yield: a locked goroutine's Gosched hands the
+	// thread to another M and back (four futex calls); an unlocked one
+	// just goes round the run queue, and with nothing else to run comes
+	// back to the same thread. Another goroutine may run on this thread
+	// meanwhile, so the thread is not the loop's until it is locked again.
+	l.tid.Store(0)
+	runtime.UnlockOSThread()
+	runtime.Gosched()
+	runtime.LockOSThread()
+	l.tid.Store(int32(unix.Gettid()))
+}

@@ -1,0 +1,95 @@
+//go:build linux
+
+package eventloop_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/socketkit/socketkit/eventloop"
+	"github.com/socketkit/socketkit/internal/sockettest"
+)
+
+func TestMain(m *testing.M) { sockettest.VerifyTestMain(m) }
+
+// echo writes back what it reads.
+type echo struct{ eventloop.BaseHandler }
+
+func (echo) OnData(c *eventloop.Conn) eventloop.Action {
+	c.Write(c.Next(-1))
+	return eventloop.None
+}
+
+func (echo) OnPacket(p *eventloop.Packet) eventloop.Action {
+	p.Reply(p.Data)
+	return eventloop.None
+}
+
+// start serves e on network/addr and returns its address and a stop
+// function that shuts it down and checks Serve's result.
+func start(t testing.TB, e *eventloop.Engine, network, addr string) (string, func()) {
+	t.Helper()
+	errc := make(chan error, 1)
+	go func() { errc <- e.ListenAndServe(network, addr) }()
+	for i := 0; i < 500 && e.Addr() == nil; i++ {
+		time.Sleep(2 * time.Millisecond)
+	}
+	if e.Addr() == nil {
+		t.Fatal("engine did not start")
+	}
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := e.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		if err := <-errc; !errors.Is(err, eventloop.ErrEngineClosed) {
+			t.Errorf("Serve = %v", err)
+		}
+	}
+	t.Cleanup(stop)
+	return e.Addr().String(), stop
+}
+
+// waitFor waits until cond holds, failing the test after 10 seconds: for
+// states that only a poll can see (a counter another goroutine moves).
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// recv waits for a value on ch, failing the test after 10 seconds.
+func recv[T any](t testing.TB, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+		var zero T
+		return zero
+	}
+}
+
+// lockedW is a writer safe for the engine's loops and the test at once.
+type lockedW struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (l lockedW) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.w.Write(p) }

@@ -1,0 +1,195 @@
+//go:build linux
+
+package eventloop
+
+import (
+	"os"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+)
+
+// The poller is everything a loop asks of the kernel about readiness: an
+// epoll instance and the eventfd that other goroutines write to wake the
+// loop. The rest of the engine names no epoll constant and makes no
+// epoll_ctl call; it speaks of tokens, interests and readiness.
+//
+// The seam is cut for a second backend, io_uring (issue 12), whose model
+// is completions rather than readiness. What carries over unchanged:
+//   - a token is 64 bits the kernel hands back with an event (epoll's
+//     data, io_uring's user_data): a descriptor and a tag, never a Go
+//     pointer; a connection's tag is its generation, so a report about a
+//     descriptor closed and reused since is recognised and dropped;
+//   - interest is stated as intent (read, write, shared) and changed when
+//     the connection's state changes: for io_uring, wantRead means a
+//     multishot recv armed and wantWrite a send in flight;
+//   - wait is the loop's one blocking call per round (epoll_wait, or one
+//     io_uring_enter that submits and waits), and wake is the only method
+//     another goroutine may call (an eventfd write, which an io_uring
+//     backend would read with a request of its own, never touching the
+//     ring from another thread);
+//   - readiness names what the loop does next (read, flush), so an event
+//     that already carries the result of a completed recv or send is a
+//     readiness the loop's read and flush paths take without a system
+//     call of their own.
+type poller struct {
+	epfd   int
+	wakefd int
+	events []unix.EpollEvent
+	full   bool // the last wait filled events
+	// wakePending is set by the first wake after the loop last drained the
+	// eventfd: later wakes skip the write(2) until the loop has seen it.
+	wakePending atomic.Bool
+}
+
+// token names what an event is about.
+type token struct {
+	fd  int32
+	tag int32 // a connection's generation (> 0), or one of the tags below
+}
+
+// Tags of the registrations that are not connections.
+const (
+	listenerTag int32 = -1 // a listening socket (or a UDP engine's socket)
+	wakeTag     int32 = -2 // the poller's own eventfd
+)
+
+// maxGeneration bounds a connection's generation so that it stays a
+// positive tag and never collides with listenerTag or wakeTag.
+const maxGeneration = 1<<31 - 1
+
+// interest is what the loop wants to hear about a descriptor.
+type interest uint8
+
+const (
+	wantRead  interest = 1 << iota // input, end of input, errors
+	wantWrite                      // room to write
+	shared                         // a listener watched by several loops: wake one of them (EPOLLEXCLUSIVE)
+)
+
+// readiness is what an event reports.
+type readiness uint8
+
+const (
+	readable readiness = 1 << iota // input or its end or an error: the read that follows finds out which
+	writable                       // room to write, or an error the write will report
+)
+
+func newPoller() (*poller, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, os.NewSyscallError("epoll_create1", err)
+	}
+	wakefd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, os.NewSyscallError("eventfd", err)
+	}
+	p := &poller{epfd: epfd, wakefd: wakefd, events: make([]unix.EpollEvent, 256)}
+	if err := p.add(wakefd, wantRead, wakeTag); err != nil {
+		p.close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// close closes the epoll instance and the eventfd. The loop's owner calls
+// it once no goroutine can wake it any more.
+func (p *poller) close() {
+	unix.Close(p.epfd)
+	unix.Close(p.wakefd)
+	p.epfd, p.wakefd = -1, -1
+}
+
+func epollEvents(in interest) uint32 {
+	var ev uint32
+	if in&wantRead != 0 {
+		ev |= unix.EPOLLIN | unix.EPOLLRDHUP
+	}
+	if in&wantWrite != 0 {
+		ev |= unix.EPOLLOUT
+	}
+	if in&shared != 0 {
+		ev = unix.EPOLLIN | unix.EPOLLEXCLUSIVE // a listener: no RDHUP, and EXCLUSIVE allows only IN
+	}
+	return ev
+}
+
+// add starts watching fd with epoll_ctl(2) EPOLL_CTL_ADD.
+func (p *poller) add(fd int, in interest, tag int32) error {
+	ev := unix.EpollEvent{Events: epollEvents(in), Fd: int32(fd), Pad: tag}
+	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		return os.NewSyscallError("epoll_ctl", err)
+	}
+	return nil
+}
+
+// mod changes what is watched on fd (EPOLL_CTL_MOD). A shared listener
+// cannot be modified (the kernel refuses EPOLL_CTL_MOD with
+// EPOLLEXCLUSIVE): del and add it instead.
+func (p *poller) mod(fd int, in interest, tag int32) error {
+	ev := unix.EpollEvent{Events: epollEvents(in), Fd: int32(fd), Pad: tag}
+	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_MOD, fd, &ev); err != nil {
+		return os.NewSyscallError("epoll_ctl", err)
+	}
+	return nil
+}
+
+// del stops watching fd (EPOLL_CTL_DEL). Closing a descriptor removes it
+// too, so a connection's close does not call it.
+func (p *poller) del(fd int) error {
+	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, fd, nil); err != nil {
+		return os.NewSyscallError("epoll_ctl", err)
+	}
+	return nil
+}
+
+// wait blocks in epoll_wait(2) for up to ms milliseconds (-1: until an
+// event) and returns how many events event(i) may read. An interrupted
+// wait returns 0 events and no error. When a round fills the event list,
+// the list grows (up to 4096) for the next.
+func (p *poller) wait(ms int) (int, error) {
+	if n := len(p.events); n < 4096 && p.full {
+		p.events = make([]unix.EpollEvent, 2*n)
+	}
+	n, err := unix.EpollWait(p.epfd, p.events, ms)
+	if err != nil {
+		if err == unix.EINTR {
+			return 0, nil
+		}
+		return 0, os.NewSyscallError("epoll_wait", err)
+	}
+	p.full = n == len(p.events)
+	return n, nil
+}
+
+// event returns the i-th event of the last wait.
+func (p *poller) event(i int) (token, readiness) {
+	ev := &p.events[i]
+	var r readiness
+	if ev.Events&(unix.EPOLLIN|unix.EPOLLHUP|unix.EPOLLERR|unix.EPOLLRDHUP) != 0 {
+		r |= readable
+	}
+	if ev.Events&unix.EPOLLOUT != 0 {
+		r |= writable
+	}
+	return token{fd: ev.Fd, tag: ev.Pad}, r
+}
+
+// wake makes the loop's wait return, from any goroutine: the eventfd is
+// written only when no wake-up is pending. The caller makes sure the
+// poller is not closed meanwhile (the loop's task lock).
+func (p *poller) wake() {
+	if p.wakePending.CompareAndSwap(false, true) {
+		one := [8]byte{1}
+		unix.Write(p.wakefd, one[:])
+	}
+}
+
+// woken is the loop's answer to a wakeTag event: it drains the eventfd, so
+// that the next wake writes it again.
+func (p *poller) woken() {
+	var b [8]byte
+	unix.Read(p.wakefd, b[:])
+	p.wakePending.Store(false)
+}
