@@ -12,7 +12,9 @@ import (
 // Recvmsg wraps recvmsg(2): it receives data into p and ancillary data into
 // oob, and returns the byte counts, the message flags the kernel set
 // (MSG_TRUNC, MSG_CTRUNC...) and the sender's address. Parse oob[:oobn]
-// with ParseControlMessages. It blocks and times out like Recv.
+// with ParseControlMessages. It blocks and times out like Recv. Recvmsg
+// adds no flag of its own; as in C and Python, a MSG_CMSG_CLOEXEC passed in
+// flags is echoed in rflags.
 //
 // Python: socket.socket.recvmsg(bufsize[, ancbufsize[, flags]]) and
 // recvmsg_into.
@@ -135,15 +137,22 @@ func (s *Socket) SendFds(bufs [][]byte, fds []int, flags MsgFlag, to Sockaddr) (
 // RecvFds receives data into b and up to maxfds file descriptors sent with
 // SCM_RIGHTS. The descriptors are close-on-exec and belong to the caller
 // (wrap one with NewFd, or close it). If more than maxfds were sent, rflags
-// has MSG_CTRUNC and the extra ones were closed by the kernel.
+// has MSG_CTRUNC and the kernel closed the extra ones. rflags is the
+// kernel's report on the message (MSG_CTRUNC, MSG_TRUNC, MSG_EOR...): the
+// MSG_CMSG_CLOEXEC that RecvFds asks for, and recvmsg(2) echoes, is
+// removed, so it reports 0 where Python's recv_fds does.
 //
 // Python: socket.recv_fds(sock, bufsize, maxfds[, flags]).
 func (s *Socket) RecvFds(b []byte, maxfds int, flags MsgFlag) (n int, fds []int, rflags MsgFlag, from Sockaddr, err error) {
 	if maxfds < 0 {
 		maxfds = 0
 	}
-	oob := make([]byte, CmsgSpace(4*maxfds))
+	// CMSG_LEN, not CMSG_SPACE: the kernel fills whole ints up to the end of
+	// the buffer, and CMSG_SPACE's padding would hold a fd more than maxfds
+	// when maxfds is odd.
+	oob := make([]byte, CmsgLen(4*maxfds))
 	n, oobn, rflags, from, err := s.Recvmsg(b, oob, flags|MSG_CMSG_CLOEXEC)
+	rflags &^= MSG_CMSG_CLOEXEC
 	if err != nil {
 		return n, nil, rflags, from, err
 	}

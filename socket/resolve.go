@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -123,7 +125,10 @@ type AddrInfo struct {
 // literal or "" (the wildcard address with AI_PASSIVE, loopback without).
 // port may be a number, a service name ("http") or "". With Type 0 each
 // address comes once for each of SOCK_STREAM, SOCK_DGRAM and SOCK_RAW, in
-// that order, as glibc returns them. Errors are *AddrInfoError, matching
+// that order, as glibc returns them; a service name keeps only the types
+// whose protocol has it in /etc/services ("http" is tcp only, so
+// SOCK_STREAM; "ntp" SOCK_DGRAM; a raw socket has no services), and none
+// is EAI_SERVICE. Errors are *AddrInfoError, matching
 // their EAI code with errors.Is.
 //
 // Python: socket.getaddrinfo(host, port, family, type, proto, flags).
@@ -166,8 +171,11 @@ func GetAddrInfo(ctx context.Context, host, port string, hints *AddrInfoHints) (
 		types[0].p = h.Proto
 	}
 
-	// The port.
+	// The port: a number applies to every type; a service name only to the
+	// types whose protocol has it in /etc/services (tcp for SOCK_STREAM,
+	// udp for SOCK_DGRAM, none for SOCK_RAW), as in glibc.
 	portNum := 0
+	var ports []int // per entry of types, for a service name
 	if port != "" {
 		n, err := strconv.Atoi(port)
 		switch {
@@ -178,15 +186,18 @@ func GetAddrInfo(ctx context.Context, host, port string, hints *AddrInfoHints) (
 		case h.Flags&AI_NUMERICSERV != 0:
 			return fail(EAI_NONAME, errors.New("AI_NUMERICSERV: port is not a number"))
 		default:
-			network := "tcp"
-			if h.Type == SOCK_DGRAM {
-				network = "udp"
+			kept := types[:0:0]
+			for _, tp := range types {
+				proto := map[Type]string{SOCK_STREAM: "tcp", SOCK_DGRAM: "udp"}[tp.t]
+				if p, ok := services().byName(port, proto); ok && proto != "" {
+					kept = append(kept, tp)
+					ports = append(ports, p)
+				}
 			}
-			n, err := lookupServ(ctx, network, port)
-			if err != nil {
-				return fail(EAI_SERVICE, err)
+			if len(kept) == 0 {
+				return fail(EAI_SERVICE, errors.New("service not found in /etc/services"))
 			}
-			portNum = n
+			types = kept
 		}
 	}
 
@@ -250,9 +261,13 @@ func GetAddrInfo(ctx context.Context, host, port string, hints *AddrInfoHints) (
 			continue
 		}
 		seen[ip] = true
-		for _, tp := range types {
+		for i, tp := range types {
+			pn := portNum
+			if ports != nil {
+				pn = ports[i]
+			}
 			out = append(out, AddrInfo{Family: fam, Type: tp.t, Proto: tp.p,
-				Addr: InetAddr(netip.AddrPortFrom(ip, uint16(portNum)))})
+				Addr: InetAddr(netip.AddrPortFrom(ip, uint16(pn)))})
 		}
 	}
 	if len(out) == 0 {
@@ -283,7 +298,12 @@ func eaiFromResolver(ctx context.Context, err error) EAI {
 // GetNameInfo turns an address back into a host and a service name, as
 // getnameinfo(3) does. Without NI_NUMERICHOST it looks the address up in
 // DNS and /etc/hosts, falling back to the numeric form unless NI_NAMEREQD
-// is set.
+// is set. The numeric form is written as InetNtop writes it; an IPv6 scope
+// follows a '%', as the interface's name for a link-local address
+// ("fe80::1%lo") and as a number otherwise or when no interface has that
+// index, as glibc writes it. The service is GetServByPort's name for the
+// port with "tcp", or "udp" under NI_DGRAM, and the number when there is
+// none or under NI_NUMERICSERV.
 //
 // Python: socket.getnameinfo(sockaddr, flags).
 func GetNameInfo(ctx context.Context, sa Sockaddr, flags NIFlag) (host, serv string, err error) {
@@ -291,9 +311,10 @@ func GetNameInfo(ctx context.Context, sa Sockaddr, flags NIFlag) (host, serv str
 	if !ok {
 		return "", "", &AddrInfoError{Code: EAI_FAMILY, Name: addrString(sa)}
 	}
-	host = ap.Addr().String()
+	ip := ap.Addr()
+	host = numericHost(ip)
 	if flags&NI_NUMERICHOST == 0 {
-		names, lerr := net.DefaultResolver.LookupAddr(ctx, ap.Addr().String())
+		names, lerr := net.DefaultResolver.LookupAddr(ctx, ip.String())
 		if lerr == nil && len(names) > 0 {
 			host = strings.TrimSuffix(names[0], ".")
 			if flags&NI_NOFQDN != 0 {
@@ -309,11 +330,29 @@ func GetNameInfo(ctx context.Context, sa Sockaddr, flags NIFlag) (host, serv str
 		if flags&NI_DGRAM != 0 {
 			proto = "udp"
 		}
-		if name, err := GetServByPort(int(ap.Port()), proto); err == nil {
+		if name, ok := services().byPort(int(ap.Port()), proto); ok {
 			serv = name
 		}
 	}
 	return host, serv, nil
+}
+
+// numericHost writes ip as getnameinfo(NI_NUMERICHOST) does.
+func numericHost(ip netip.Addr) string {
+	if ip.Is4() {
+		return ip.String()
+	}
+	host := inetNtop6(ip.As16())
+	zone := ip.Zone()
+	if zone == "" {
+		return host
+	}
+	if idx, err := strconv.ParseUint(zone, 10, 32); err == nil && (ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast()) {
+		if ifi, err := net.InterfaceByIndex(int(idx)); err == nil {
+			zone = ifi.Name
+		}
+	}
+	return host + "%" + zone
 }
 
 func addrString(sa Sockaddr) string {
@@ -417,37 +456,56 @@ func GetFQDN(name string) string {
 	return he.Name
 }
 
-// builtin tables for machines without /etc/protocols or /etc/services.
-var (
-	builtinProtocols = map[string]Protocol{"ip": 0, "icmp": 1, "igmp": 2, "tcp": 6, "udp": 17,
-		"ipv6": 41, "ipv6-icmp": 58, "icmpv6": 58, "sctp": 132, "udplite": 136, "raw": 255, "mptcp": 262}
-	builtinServices = map[int]string{7: "echo", 9: "discard", 13: "daytime", 19: "chargen", 20: "ftp-data",
-		21: "ftp", 22: "ssh", 23: "telnet", 25: "smtp", 37: "time", 53: "domain", 80: "http", 110: "pop3",
-		123: "ntp", 143: "imap", 443: "https", 993: "imaps", 995: "pop3s"}
-)
+// builtinProtocols is the table GetProtoByName uses where /etc/protocols
+// lacks a name.
+var builtinProtocols = map[string]Protocol{"ip": 0, "icmp": 1, "igmp": 2, "tcp": 6, "udp": 17,
+	"ipv6": 41, "ipv6-icmp": 58, "icmpv6": 58, "sctp": 132, "udplite": 136, "raw": 255, "mptcp": 262}
 
-type servEntry struct{ name, proto string }
+// servEntry is one line of /etc/services: "http 80/tcp www".
+type servEntry struct {
+	name    string
+	port    int
+	proto   string
+	aliases []string
+}
 
-// servDB maps ports to service names, and servNames names (and aliases)
-// with "/proto" to ports, both from /etc/services, read once.
-var servDB = sync.OnceValue(func() map[int][]servEntry {
-	m, _ := readServices()
-	return m
-})
+// servTable is /etc/services in file order, where glibc's lookups take the
+// first match.
+type servTable []servEntry
 
-var servNames = sync.OnceValue(func() map[string]int {
-	_, n := readServices()
-	return n
-})
+// builtinServices stands in for /etc/services on a machine without one
+// (a minimal container): the well-known entries of Debian's netbase file,
+// each with its protocols.
+var builtinServices = servTable{
+	{"echo", 7, "tcp", nil}, {"echo", 7, "udp", nil},
+	{"discard", 9, "tcp", []string{"sink", "null"}}, {"discard", 9, "udp", []string{"sink", "null"}},
+	{"daytime", 13, "tcp", nil}, {"daytime", 13, "udp", nil},
+	{"chargen", 19, "tcp", []string{"ttytst", "source"}}, {"chargen", 19, "udp", []string{"ttytst", "source"}},
+	{"ftp-data", 20, "tcp", nil}, {"ftp", 21, "tcp", nil}, {"ssh", 22, "tcp", nil}, {"telnet", 23, "tcp", nil},
+	{"smtp", 25, "tcp", []string{"mail"}},
+	{"time", 37, "tcp", []string{"timserver"}}, {"time", 37, "udp", []string{"timserver"}},
+	{"domain", 53, "tcp", nil}, {"domain", 53, "udp", nil},
+	{"http", 80, "tcp", []string{"www"}}, {"pop3", 110, "tcp", []string{"pop-3"}}, {"ntp", 123, "udp", nil},
+	{"imap2", 143, "tcp", []string{"imap"}}, {"https", 443, "tcp", nil}, {"https", 443, "udp", nil},
+	{"imaps", 993, "tcp", nil}, {"pop3s", 995, "tcp", nil},
+}
 
-func readServices() (map[int][]servEntry, map[string]int) {
-	m, names := map[int][]servEntry{}, map[string]int{}
+// services is /etc/services, read once, or builtinServices when the file
+// cannot be opened.
+var services = sync.OnceValue(func() servTable {
 	f, err := os.Open("/etc/services")
 	if err != nil {
-		return m, names
+		return builtinServices
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
+	return parseServices(f)
+})
+
+// parseServices reads the services(5) format: "name port/protocol
+// [aliases...] [# comment]"; a line that does not parse is skipped.
+func parseServices(r io.Reader) servTable {
+	var t servTable
+	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		line, _, _ := strings.Cut(sc.Text(), "#")
 		fs := strings.Fields(line)
@@ -456,63 +514,69 @@ func readServices() (map[int][]servEntry, map[string]int) {
 		}
 		portStr, proto, ok := strings.Cut(fs[1], "/")
 		port, err := strconv.Atoi(portStr)
-		if !ok || err != nil {
+		if !ok || err != nil || port < 0 || port > 65535 || proto == "" {
 			continue
 		}
-		m[port] = append(m[port], servEntry{fs[0], proto})
-		for _, name := range append([]string{fs[0]}, fs[2:]...) {
-			if _, dup := names[name+"/"+proto]; !dup {
-				names[name+"/"+proto] = port
-			}
+		t = append(t, servEntry{name: fs[0], port: port, proto: proto, aliases: fs[2:]})
+	}
+	return t
+}
+
+// byPort is getservbyport(3): the first entry for port and proto ("" for
+// any protocol).
+func (t servTable) byPort(port int, proto string) (string, bool) {
+	for _, e := range t {
+		if e.port == port && (proto == "" || e.proto == proto) {
+			return e.name, true
 		}
 	}
-	return m, names
+	return "", false
 }
 
-// lookupServ finds a service name's port in /etc/services, or asks the
-// resolver when the file does not have it.
-func lookupServ(ctx context.Context, network, name string) (int, error) {
-	if p, ok := servNames()[name+"/"+network]; ok {
-		return p, nil
+// byName is getservbyname(3): the first entry whose name or an alias is
+// name (case-sensitive, as in glibc) for proto ("" for any protocol).
+func (t servTable) byName(name, proto string) (int, bool) {
+	for _, e := range t {
+		if (proto == "" || e.proto == proto) && (e.name == name || slices.Contains(e.aliases, name)) {
+			return e.port, true
+		}
 	}
-	return net.DefaultResolver.LookupPort(ctx, network, name)
+	return 0, false
 }
 
-// GetServByName returns the port of a service name for proto ("tcp" or
-// "udp"; "" means tcp).
+// GetServByName returns the port of a service name for proto ("tcp",
+// "udp"... or "" for any protocol), from /etc/services (or, on a machine
+// without one, a built-in table of well-known services). Names are
+// case-sensitive, as in glibc. A name not found is an *AddrInfoError with
+// Code EAI_SERVICE.
 //
-// Python: socket.getservbyname(servicename[, protocolname]).
+// Python: socket.getservbyname(servicename[, protocolname]); "" is
+// Python's omitted protocolname.
 func GetServByName(name, proto string) (int, error) {
-	if proto == "" {
-		proto = "tcp"
-	}
-	p, err := lookupServ(context.Background(), proto, name)
-	if err != nil {
-		return 0, &AddrInfoError{Code: EAI_SERVICE, Name: name, Err: err}
+	p, ok := services().byName(name, proto)
+	if !ok {
+		return 0, &AddrInfoError{Code: EAI_SERVICE, Name: name + "/" + proto, Err: errors.New("service/proto not found")}
 	}
 	return p, nil
 }
 
-// GetServByPort returns the service name of a port for proto ("" means
-// tcp), from /etc/services or a built-in table of well-known services.
+// GetServByPort returns the service name of a port for proto ("tcp",
+// "udp"... or "" for any protocol), from /etc/services (or, on a machine
+// without one, a built-in table of well-known services): 80 gives "http"
+// for tcp and an error for udp, as Python says. A port not found is an
+// *AddrInfoError with Code EAI_SERVICE.
 //
-// Python: socket.getservbyport(port[, protocolname]).
+// Python: socket.getservbyport(port[, protocolname]); "" is Python's
+// omitted protocolname.
 func GetServByPort(port int, proto string) (string, error) {
-	if proto == "" {
-		proto = "tcp"
-	}
 	if port < 0 || port > 65535 {
 		return "", &AddrInfoError{Code: EAI_SERVICE, Name: strconv.Itoa(port), Err: errors.New("port out of range")}
 	}
-	for _, e := range servDB()[port] {
-		if e.proto == proto {
-			return e.name, nil
-		}
+	name, ok := services().byPort(port, proto)
+	if !ok {
+		return "", &AddrInfoError{Code: EAI_SERVICE, Name: strconv.Itoa(port) + "/" + proto, Err: errors.New("port/proto not found")}
 	}
-	if name, ok := builtinServices[port]; ok {
-		return name, nil
-	}
-	return "", &AddrInfoError{Code: EAI_SERVICE, Name: strconv.Itoa(port) + "/" + proto}
+	return name, nil
 }
 
 var protoDB = sync.OnceValue(func() map[string]Protocol {

@@ -339,10 +339,11 @@ func ParsePort(network, s string) (int, error) {
 		}
 		return n, nil
 	}
+	network = strings.TrimRight(network, "46")
 	if network == "" {
 		network = "tcp"
 	}
-	n, err := lookupServ(context.Background(), network, s)
+	n, err := GetServByName(s, network)
 	if err != nil {
 		return 0, &AddrError{Addr: s, Reason: "unknown port or service", Err: err}
 	}

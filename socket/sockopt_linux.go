@@ -5,6 +5,7 @@ package socket
 import (
 	"os"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -33,26 +34,39 @@ func (s *Socket) SetsockoptInt(level, opt, value int) error {
 }
 
 // GetsockoptBytes wraps getsockopt(2) for an option read as up to buflen
-// bytes, and returns the bytes the kernel wrote.
+// bytes (0 to 1 MiB), and returns the bytes the kernel wrote, exactly: a
+// struct-valued option (SO_LINGER, SO_PEERCRED, SO_RCVTIMEO...) comes back
+// with its zero bytes, and a string option (TCP_CONGESTION,
+// SO_BINDTODEVICE) with the NUL padding the kernel wrote. A buflen shorter
+// than the option gives what the kernel wrote into it, as in C. Decode the
+// bytes with encoding/binary.NativeEndian, or use a typed getter (Linger,
+// PeerCred, TCPInfo...). A buflen out of range is an error matching
+// syscall.EINVAL.
 //
-// Python: socket.socket.getsockopt(level, optname, buflen).
+// Python: socket.socket.getsockopt(level, optname, buflen), which allows
+// buflen 1 to 1024.
 func (s *Socket) GetsockoptBytes(level, opt, buflen int) ([]byte, error) {
 	if buflen < 0 || buflen > 1<<20 {
 		return nil, s.opErr("getsockopt", nil, os.NewSyscallError("getsockopt", unix.EINVAL))
 	}
-	var v string
-	err := s.control("getsockopt", nil, func(fd int) (err error) {
-		v, err = unix.GetsockoptString(fd, level, opt)
-		return os.NewSyscallError("getsockopt", err)
+	b := make([]byte, buflen)
+	n := uint32(buflen)
+	err := s.control("getsockopt", nil, func(fd int) error {
+		var p unsafe.Pointer
+		if buflen > 0 {
+			p = unsafe.Pointer(&b[0])
+		}
+		_, _, e := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), uintptr(level), uintptr(opt),
+			uintptr(p), uintptr(unsafe.Pointer(&n)), 0)
+		if e != 0 {
+			return os.NewSyscallError("getsockopt", e)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	b := []byte(v)
-	if len(b) > buflen {
-		b = b[:buflen]
-	}
-	return b, nil
+	return b[:min(int(n), buflen)], nil
 }
 
 // SetsockoptBytes wraps setsockopt(2) for an option given as bytes.

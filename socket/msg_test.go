@@ -1,0 +1,69 @@
+//go:build linux
+
+package socket_test
+
+import (
+	"os"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/socketkit/socketkit/internal/sockettest"
+	"github.com/socketkit/socketkit/socket"
+)
+
+// TestRecvFdsFlags: the flags RecvFds returns are the kernel's report on
+// the message (MSG_CTRUNC, MSG_TRUNC...), never a request flag it set itself
+// (MSG_CMSG_CLOEXEC, which recvmsg(2) echoes back), so that a check for
+// truncation sees no false alarm. Python's recv_fds reports 0 and 8
+// (MSG_CTRUNC) in the same two cases.
+func TestRecvFdsFlags(t *testing.T) {
+	sockettest.LeakCheck(t)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	wfd := int(w.Fd())
+	cases := []struct {
+		name   string
+		send   []int
+		maxfds int
+		flags  socket.MsgFlag
+		want   socket.MsgFlag
+		nfds   int
+	}{
+		{"one fd", []int{wfd}, 4, 0, 0, 1},
+		{"caller asks MSG_CMSG_CLOEXEC too", []int{wfd}, 4, socket.MSG_CMSG_CLOEXEC, 0, 1},
+		{"truncated", []int{wfd, wfd}, 1, 0, socket.MSG_CTRUNC, 1},
+		{"no room", []int{wfd}, 0, 0, socket.MSG_CTRUNC, 0},
+		{"no fds", nil, 2, 0, 0, 0},
+	}
+	for _, typ := range []socket.Type{socket.SOCK_STREAM, socket.SOCK_DGRAM, socket.SOCK_SEQPACKET} {
+		for _, tc := range cases {
+			t.Run(typ.String()+"/"+tc.name, func(t *testing.T) {
+				a, b := socketpair(t, typ)
+				if _, err := a.SendFds([][]byte{[]byte("x")}, tc.send, 0, nil); err != nil {
+					t.Fatal(err)
+				}
+				buf := make([]byte, 8)
+				n, fds, rflags, _, err := b.RecvFds(buf, tc.maxfds, tc.flags)
+				for _, fd := range fds {
+					fl, ferr := unix.FcntlInt(uintptr(fd), syscall.F_GETFD, 0)
+					if ferr != nil || fl&syscall.FD_CLOEXEC == 0 {
+						t.Errorf("received fd %d: F_GETFD = %#x, %v; want FD_CLOEXEC", fd, fl, ferr)
+					}
+					syscall.Close(fd)
+				}
+				if err != nil || n != 1 || len(fds) != tc.nfds {
+					t.Fatalf("RecvFds = %d, %v, %v", n, fds, err)
+				}
+				if rflags != tc.want {
+					t.Fatalf("RecvFds flags = %v, want %v", rflags, tc.want)
+				}
+			})
+		}
+	}
+}

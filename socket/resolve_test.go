@@ -1,0 +1,227 @@
+//go:build linux
+
+package socket_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/socketkit/socketkit/socket"
+)
+
+// loIndex is the interface index of the loopback interface.
+func loIndex(t testing.TB) uint32 {
+	t.Helper()
+	lo, err := net.InterfaceByName("lo")
+	if err != nil {
+		t.Skipf("no lo interface: %v", err)
+	}
+	return uint32(lo.Index)
+}
+
+// TestGetNameInfoScope: an IPv6 address's scope is written as the
+// interface's name for a link-local address (unicast fe80::/10 or
+// multicast ff?2::) and as a number otherwise or when no interface has that
+// index, as glibc's getnameinfo writes it (Python prints fe80::1%lo).
+func TestGetNameInfoScope(t *testing.T) {
+	lo := loIndex(t)
+	ctx := context.Background()
+	cases := []struct {
+		addr  string
+		scope uint32
+		want  string
+	}{
+		{"fe80::1", lo, "fe80::1%lo"},
+		{"ff02::1", lo, "ff02::1%lo"},
+		{"ff12::1", lo, "ff12::1%lo"},
+		{"fe80::1", 4000000, "fe80::1%4000000"},
+		{"::1", lo, "::1%" + strconv.Itoa(int(lo))},
+		{"ff01::1", lo, "ff01::1%" + strconv.Itoa(int(lo))},
+		{"2001:db8::1", lo, "2001:db8::1%" + strconv.Itoa(int(lo))},
+		{"fe80::1", 0, "fe80::1"},
+		{"::ffff:1.2.3.4", 0, "::ffff:1.2.3.4"},
+		{"::1.2.3.4", 0, "::1.2.3.4"},
+	}
+	for _, tc := range cases {
+		sa := &socket.Inet6Addr{Addr: netip.MustParseAddr(tc.addr).As16(), Port: 80, ScopeID: tc.scope}
+		host, serv, err := socket.GetNameInfo(ctx, sa, socket.NI_NUMERICHOST)
+		if err != nil || host != tc.want || serv != "http" {
+			t.Errorf("GetNameInfo(%s%%%d) = %q %q, %v; want %q http", tc.addr, tc.scope, host, serv, err, tc.want)
+		}
+	}
+}
+
+// TestGetNameInfoMatchesPython compares GetNameInfo's numeric host with
+// python3's getnameinfo for scoped addresses and its service with
+// NI_DGRAM and without.
+func TestGetNameInfoMatchesPython(t *testing.T) {
+	lo := loIndex(t)
+	type in struct {
+		addr  string
+		port  int
+		scope uint32
+		flags socket.NIFlag
+	}
+	var ins []in
+	var inputs []string
+	for _, addr := range []string{"fe80::1", "ff02::1", "::1", "ff01::2", "fe80::1:2", "2001:db8::1", "::1.2.3.4", "::ffff:1.2.3.4"} {
+		for _, scope := range []uint32{0, lo, 4000000} {
+			for _, port := range []int{80, 22, 53, 123, 9} {
+				for _, fl := range []socket.NIFlag{socket.NI_NUMERICHOST, socket.NI_NUMERICHOST | socket.NI_DGRAM, socket.NI_NUMERICHOST | socket.NI_NUMERICSERV} {
+					ins = append(ins, in{addr, port, scope, fl})
+					inputs = append(inputs, fmt.Sprintf("%s %d %d %d", addr, port, scope, fl))
+				}
+			}
+		}
+	}
+	lines := pythonLines(t, `
+import socket, sys
+for line in sys.stdin:
+    addr, port, scope, flags = bytes.fromhex(line.strip()).decode().split()
+    print(*socket.getnameinfo((addr, int(port), 0, int(scope)), int(flags)))
+`, inputs)
+	for i, c := range ins {
+		sa := &socket.Inet6Addr{Addr: netip.MustParseAddr(c.addr).As16(), Port: c.port, ScopeID: c.scope}
+		host, serv, err := socket.GetNameInfo(context.Background(), sa, c.flags)
+		if got := host + " " + serv; err != nil || got != lines[i] {
+			t.Errorf("GetNameInfo(%s) = %q, %v; python3 says %q", inputs[i], got, err, lines[i])
+		}
+	}
+}
+
+// TestServices: the protocol counts, in /etc/services and in the built-in
+// table alike; "" matches any protocol, as Python's omitted protocolname
+// does; names are case-sensitive, as in glibc. The expected values are
+// those of python3 on Debian's /etc/services (netbase), which
+// TestServicesMatchPython checks against python3 on whatever file the
+// machine has.
+func TestServices(t *testing.T) {
+	byPort := []struct {
+		port  int
+		proto string
+		want  string // "" for an error
+	}{
+		{80, "tcp", "http"}, {80, "udp", ""}, {22, "udp", ""}, {22, "", "ssh"}, {80, "", "http"},
+		{53, "udp", "domain"}, {123, "", "ntp"}, {123, "tcp", ""}, {9, "udp", "discard"}, {80, "sctp", ""},
+		{80, "TCP", ""}, {70000, "tcp", ""}, {-1, "", ""},
+	}
+	for _, tc := range byPort {
+		got, err := socket.GetServByPort(tc.port, tc.proto)
+		if got != tc.want || (tc.want == "") != (err != nil) {
+			t.Errorf("GetServByPort(%d, %q) = %q, %v; want %q", tc.port, tc.proto, got, err, tc.want)
+		}
+	}
+	byName := []struct {
+		name, proto string
+		want        int // -1 for an error
+	}{
+		{"http", "tcp", 80}, {"http", "udp", -1}, {"http", "", 80}, {"www", "", 80}, {"www", "tcp", 80},
+		{"ssh", "udp", -1}, {"domain", "udp", 53}, {"ntp", "", 123}, {"ntp", "tcp", -1}, {"HTTP", "", -1},
+		{"http", "TCP", -1}, {"no-such-service", "", -1}, {"sink", "udp", 9},
+	}
+	for _, tc := range byName {
+		got, err := socket.GetServByName(tc.name, tc.proto)
+		if (tc.want < 0) != (err != nil) || (tc.want >= 0 && got != tc.want) {
+			t.Errorf("GetServByName(%q, %q) = %d, %v; want %d", tc.name, tc.proto, got, err, tc.want)
+		}
+		var ae *socket.AddrInfoError
+		if err != nil && !errors.As(err, &ae) {
+			t.Errorf("GetServByName(%q, %q) error %T", tc.name, tc.proto, err)
+		}
+	}
+}
+
+// TestGetAddrInfoServiceProtocol: a service name gives results only for
+// the socket types whose protocol has it (glibc: "http" is stream only,
+// "ntp" datagram only, a raw socket has no services), as Python's
+// getaddrinfo returns them.
+func TestGetAddrInfoServiceProtocol(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct {
+		port string
+		typ  socket.Type
+		want string // types joined, or an EAI code
+	}{
+		{"http", 0, "SOCK_STREAM"},
+		{"ntp", 0, "SOCK_DGRAM"},
+		{"domain", 0, "SOCK_STREAM SOCK_DGRAM"},
+		{"7", 0, "SOCK_STREAM SOCK_DGRAM SOCK_RAW"},
+		{"http", socket.SOCK_STREAM, "SOCK_STREAM"},
+		{"ntp", socket.SOCK_DGRAM, "SOCK_DGRAM"},
+		{"ntp", socket.SOCK_STREAM, "-8"},
+		{"http", socket.SOCK_RAW, "-8"},
+		{"HTTP", 0, "-8"},
+		{"no-such-service", 0, "-8"},
+	}
+	for _, tc := range cases {
+		ais, err := socket.GetAddrInfo(ctx, "127.0.0.1", tc.port, &socket.AddrInfoHints{Type: tc.typ})
+		var got []string
+		for _, ai := range ais {
+			got = append(got, ai.Type.String())
+		}
+		if err != nil {
+			var ae *socket.AddrInfoError
+			if errors.As(err, &ae) {
+				got = []string{strconv.Itoa(int(ae.Code))}
+			} else {
+				got = []string{err.Error()}
+			}
+		}
+		if strings.Join(got, " ") != tc.want {
+			t.Errorf("GetAddrInfo(127.0.0.1, %q, type %v) = %v; want %s", tc.port, tc.typ, got, tc.want)
+		}
+	}
+}
+
+// TestServicesMatchPython compares GetServByPort and GetServByName with
+// python3's on every port of 0..1100 and every name of /etc/services.
+func TestServicesMatchPython(t *testing.T) {
+	var inputs []string
+	for port := range 1100 {
+		for _, proto := range []string{"tcp", "udp", ""} {
+			inputs = append(inputs, fmt.Sprintf("port %d %s", port, proto))
+		}
+	}
+	for _, name := range []string{"http", "www", "ntp", "domain", "ssh", "sink", "null", "HTTP", "nope", "https", "imap", "pop-3", "echo"} {
+		for _, proto := range []string{"tcp", "udp", ""} {
+			inputs = append(inputs, fmt.Sprintf("name %s %s", name, proto))
+		}
+	}
+	lines := pythonLines(t, `
+import socket, sys
+for line in sys.stdin:
+    kind, what, *proto = bytes.fromhex(line.strip()).decode().split()
+    try:
+        if kind == 'port':
+            print(socket.getservbyport(int(what), *proto))
+        else:
+            print(socket.getservbyname(what, *proto))
+    except OSError:
+        print('-')
+`, inputs)
+	for i, in := range inputs {
+		f := strings.Fields(in)
+		proto := ""
+		if len(f) > 2 {
+			proto = f[2]
+		}
+		got := "-"
+		if f[0] == "port" {
+			port, _ := strconv.Atoi(f[1])
+			if name, err := socket.GetServByPort(port, proto); err == nil {
+				got = name
+			}
+		} else if port, err := socket.GetServByName(f[1], proto); err == nil {
+			got = strconv.Itoa(port)
+		}
+		if got != lines[i] {
+			t.Errorf("%s: got %s; python3 says %s", in, got, lines[i])
+		}
+	}
+}
