@@ -225,3 +225,49 @@ for line in sys.stdin:
 		}
 	}
 }
+
+// TestServicesTable: the built-in table (used without /etc/services) and
+// the file parser keep each entry's protocol, and the first match in file
+// order wins.
+func TestServicesTable(t *testing.T) {
+	const file = `# comment
+http		80/tcp		www		# WorldWideWeb HTTP
+bad line
+odd		x/tcp
+domain		53/udp
+domain		53/tcp
+other		53/udp		domain
+  ntp 123/udp
+`
+	byPort := []struct {
+		table string
+		port  int
+		proto string
+		want  string
+	}{
+		{"", 80, "tcp", "http"}, {"", 80, "udp", ""}, {"", 22, "udp", ""}, {"", 22, "tcp", "ssh"},
+		{"", 22, "", "ssh"}, {"", 123, "", "ntp"}, {"", 123, "tcp", ""}, {"", 53, "udp", "domain"},
+		{file, 80, "udp", ""}, {file, 80, "", "http"}, {file, 53, "", "domain"}, {file, 123, "udp", "ntp"},
+		{file, 53, "sctp", ""},
+	}
+	for _, tc := range byPort {
+		got, ok := socket.ServByPortIn(tc.table, tc.port, tc.proto)
+		if got != tc.want || ok != (tc.want != "") {
+			t.Errorf("byPort(%d, %q) in table %.10q = %q, %v; want %q", tc.port, tc.proto, tc.table, got, ok, tc.want)
+		}
+	}
+	byName := []struct {
+		table, name, proto string
+		want               int
+	}{
+		{"", "http", "tcp", 80}, {"", "http", "udp", -1}, {"", "www", "", 80}, {"", "ntp", "tcp", -1},
+		{"", "HTTP", "", -1}, {"", "sink", "udp", 9}, {file, "www", "tcp", 80}, {file, "domain", "udp", 53},
+		{file, "odd", "", -1}, {file, "ntp", "", 123},
+	}
+	for _, tc := range byName {
+		got, ok := socket.ServByNameIn(tc.table, tc.name, tc.proto)
+		if ok != (tc.want >= 0) || (ok && got != tc.want) {
+			t.Errorf("byName(%q, %q) in table %.10q = %d, %v; want %d", tc.name, tc.proto, tc.table, got, ok, tc.want)
+		}
+	}
+}
