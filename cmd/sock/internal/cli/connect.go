@@ -46,8 +46,14 @@ func newListen(e *env) *cobra.Command {
 an address it listens on every address, IPv4 and IPv6. With -k it keeps
 listening and serves up to --max-conns clients at once: what each sends goes
 to stdout, and stdin goes to all of them. --broker relays among the clients
-instead, and --chat makes a chat room of it. -e and -c run a program for each
-client with its stdin and stdout on the socket.
+instead, and --chat makes a chat room of it (the one of sock serve chat). -e
+and -c run a program for each client with its stdin and stdout on the socket.
+
+Each client has an output queue of 1 MiB (IRC's SendQ). While it is full,
+the others wait for that client; one that takes nothing for 5s is
+disconnected ("SendQ exceeded", said on stderr and, with --broker and
+--chat, to the other clients), so that a client that never reads cannot
+stall the rest.
 
 With -u it reads datagrams (locking on to the first sender unless -k); with
 -U, a Unix socket (add -u for datagrams, --seqpacket for SOCK_SEQPACKET).`,

@@ -1,17 +1,22 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"runtime"
-	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/socketkit/socketkit/eventloop"
 )
@@ -96,58 +101,86 @@ func (h *loopChargen) OnPacket(p *eventloop.Packet) eventloop.Action {
 	return eventloop.None
 }
 
-// loopChat relays each line to every other connection, on any loop, with
-// AsyncWrite.
+// loopChat is the chat room on the engine. A client's queue is its
+// outbound buffer: AsyncWrite refuses to queue more than HighWatermark
+// (1 MiB, as sendQ), and the room then disconnects the client.
 type loopChat struct {
 	eventloop.BaseHandler
-	mu    sync.Mutex
-	conns map[*eventloop.Conn]bool
+	room *room
+}
+
+// loopClient is a connection of the engine in the room.
+type loopClient struct {
+	c      *eventloop.Conn
+	name   string
+	kicked atomic.Bool
+}
+
+func (l *loopClient) send(msg []byte) bool {
+	return !errors.Is(l.c.AsyncWrite(msg, nil), eventloop.ErrOutboundFull)
+}
+
+// drop closes the connection at once: on its loop (Wake), OnData sees
+// kicked and resets the connection, output and all.
+func (l *loopClient) drop() {
+	l.kicked.Store(true)
+	l.c.Wake()
 }
 
 func (h *loopChat) OnOpen(c *eventloop.Conn) eventloop.Action {
-	h.mu.Lock()
-	h.conns[c] = true
-	n := len(h.conns)
-	h.mu.Unlock()
-	fmt.Fprintf(c, "* you are %v; %d in the room\n", c.RemoteAddr(), n)
-	h.send(c, fmt.Sprintf("* %v joined\n", c.RemoteAddr()))
+	cl := &loopClient{c: c, name: netAddrName(c.RemoteAddr(), c.Fd())}
+	c.SetContext(cl)
+	h.room.join(cl, cl.name)
 	return eventloop.None
 }
 
 func (h *loopChat) OnData(c *eventloop.Conn) eventloop.Action {
+	cl := c.Context().(*loopClient)
+	if cl.kicked.Load() {
+		// No lingering over output the client will not read: SO_LINGER 0
+		// makes the close a reset, and with the sending side shut down the
+		// engine's next write fails and closes the connection now.
+		unix.SetsockoptLinger(c.Fd(), unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+		unix.Shutdown(c.Fd(), unix.SHUT_RDWR)
+		c.Discard(-1)
+		return eventloop.Close
+	}
 	for {
 		b := c.Peek(-1)
-		i := indexByte(b, '\n')
+		i := bytes.IndexByte(b, '\n')
 		if i < 0 {
+			if len(b) > maxChatLine {
+				return eventloop.Close // as bufio.Scanner: a line too long
+			}
 			return eventloop.None // wait for the rest of the line
 		}
-		h.send(c, fmt.Sprintf("%v: %s", c.RemoteAddr(), c.Next(i+1)))
+		line := b[:i]
+		if i > 0 && line[i-1] == '\r' {
+			line = line[:i-1]
+		}
+		h.room.say(cl, line)
+		c.Discard(i + 1)
 	}
 }
 
 func (h *loopChat) OnClose(c *eventloop.Conn, err error) {
-	h.mu.Lock()
-	delete(h.conns, c)
-	h.mu.Unlock()
-}
-
-func (h *loopChat) send(from *eventloop.Conn, msg string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for c := range h.conns {
-		if c != from {
-			c.AsyncWrite([]byte(msg), nil)
-		}
+	if cl, ok := c.Context().(*loopClient); ok {
+		h.room.leave(cl)
 	}
 }
 
-func indexByte(b []byte, c byte) int {
-	for i, x := range b {
-		if x == c {
-			return i
+// netAddrName names a client of the engine as clientName does.
+func netAddrName(a net.Addr, fd int) string {
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		ap := a.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String()
+	case *net.UnixAddr:
+		if a.Name != "" {
+			return a.Name
 		}
 	}
-	return -1
+	return fmt.Sprintf("fd%d", fd)
 }
 
 func loopHandler(name string) (eventloop.Handler, error) {
@@ -163,7 +196,7 @@ func loopHandler(name string) (eventloop.Handler, error) {
 	case "chargen":
 		return newLoopChargen(), nil
 	case "chat":
-		return &loopChat{conns: map[*eventloop.Conn]bool{}}, nil
+		return &loopChat{room: newRoom(chatRoom, nil)}, nil
 	}
 	return nil, usagef("unknown service %q", name)
 }

@@ -100,35 +100,6 @@ func TestExecPerConnection(t *testing.T) {
 	}
 }
 
-func TestBrokerAndChat(t *testing.T) {
-	t.Run("broker", func(t *testing.T) {
-		port := fmt.Sprint(freePort(t))
-		start(t, "sock", "listen", "--broker", "127.0.0.1", port)
-		a := dialTCP(t, port)
-		b := dialTCP(t, port)
-		time.Sleep(100 * time.Millisecond) // both registered
-		a.Sendall([]byte("a to all\n"), 0)
-		if line := readLineFrom(t, bufio.NewReader(b)); line != "a to all\n" {
-			t.Fatalf("b got %q", line)
-		}
-	})
-	t.Run("chat", func(t *testing.T) {
-		port := fmt.Sprint(freePort(t))
-		start(t, "sock", "listen", "--chat", "127.0.0.1", port)
-		a := dialTCP(t, port)
-		ra := bufio.NewReader(a)
-		time.Sleep(100 * time.Millisecond)
-		b := dialTCP(t, port)
-		if line := readLineFrom(t, ra); !strings.Contains(line, "is connected as <user2>") {
-			t.Fatalf("a got %q", line)
-		}
-		b.Sendall([]byte("hi a\n"), 0)
-		if line := readLineFrom(t, ra); line != "<user2> hi a\n" {
-			t.Fatalf("a got %q", line)
-		}
-	})
-}
-
 // TestTLSConnectListen: sock listen --tls and sock connect --tls talk;
 // verification fails without --tls-insecure and passes with the pinned
 // fingerprint.

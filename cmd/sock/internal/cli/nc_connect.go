@@ -184,7 +184,7 @@ func runConnect(e *env, o *netOpts, args []string) error {
 		c = tc
 	}
 	if o.exec != "" || o.shExec != "" {
-		return execOnConn(e, o, s, c)
+		return execOnConn(e, o, s, c, o.tls)
 	}
 	return pump(e, o, s, c, nil)
 }

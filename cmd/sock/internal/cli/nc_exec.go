@@ -12,8 +12,10 @@ import (
 	"github.com/socketkit/socketkit/socket"
 )
 
-// execOnConn runs -e / -c with its stdin and stdout on the connection.
-func execOnConn(e *env, o *netOpts, s *socket.Socket, c net.Conn) error {
+// execOnConn runs -e / -c with its stdin and stdout on the connection: the
+// socket s itself, or, with TLS, pipes to and from c, the TLS connection
+// over s.
+func execOnConn(e *env, o *netOpts, s *socket.Socket, c net.Conn, overTLS bool) error {
 	var cmd *exec.Cmd
 	if o.exec != "" {
 		f := strings.Fields(o.exec)
@@ -22,7 +24,7 @@ func execOnConn(e *env, o *netOpts, s *socket.Socket, c net.Conn) error {
 		cmd = exec.Command("/bin/sh", "-c", o.shExec)
 	}
 	cmd.Stderr = e.stderr
-	if c == net.Conn(s) {
+	if !overTLS {
 		// Hand the program the socket itself. The descriptor must be in
 		// blocking mode for it, which also changes ours: we only close it.
 		rc, err := s.SyscallConn()

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -107,6 +106,16 @@ func runListen(e *env, o *netOpts, args []string) error {
 	if err != nil {
 		return err
 	}
+	var tlsCfg *tls.Config
+	if o.tls {
+		cfg, fp, err := serverTLSConfig(o.tlsCert, o.tlsKey)
+		if err != nil {
+			return err
+		}
+		tlsCfg = cfg
+		// Always: a client has nothing else to pin (--tls-fingerprint).
+		fmt.Fprintf(e.stderr, "sock: TLS certificate %s\n", fp)
+	}
 	ln, err := openListener(o, sa)
 	if err != nil {
 		return err
@@ -115,60 +124,41 @@ func runListen(e *env, o *netOpts, args []string) error {
 	if ua, ok := sa.(*socket.UnixAddr); ok && ua.Path != "" && ua.Path[0] != '@' {
 		defer os.Remove(ua.Path)
 	}
+	bound, _ := ln.Getsockname()
+	o.logf(e, 1, "listening on %v (%s)", bound, o.proto())
+	if o.sockType() != socket.SOCK_DGRAM && (o.keep || o.broker || o.chat) {
+		return serveClients(e, o, ln, tlsCfg)
+	}
 	stop := context.AfterFunc(e.ctx, func() { ln.Close() })
 	defer stop()
-	bound, _ := ln.Getsockname()
-	var tlsCfg *tls.Config
-	if o.tls {
-		cfg, fp, err := serverTLSConfig(o.tlsCert, o.tlsKey)
-		if err != nil {
-			return err
-		}
-		tlsCfg = cfg
-		o.logf(e, 1, "TLS certificate %s", fp)
-	}
-	o.logf(e, 1, "listening on %v (%s)", bound, o.proto())
 	if o.sockType() == socket.SOCK_DGRAM {
 		return listenDatagram(e, o, ln)
 	}
-	if o.broker || o.chat {
-		return runBroker(e, o, ln, tlsCfg)
+	// One client: stop listening once it is there, as nc does.
+	c, peer, err := ln.Accept()
+	if err != nil {
+		if e.ctx.Err() != nil {
+			return nil
+		}
+		return err
 	}
-	accept := func() (*socket.Socket, net.Conn, error) {
-		c, peer, err := ln.Accept()
-		if err != nil {
-			if e.ctx.Err() != nil {
-				return nil, nil, e.ctx.Err()
-			}
-			return nil, nil, err
+	defer c.Close()
+	ln.Close()
+	o.logf(e, 1, "connection from %v", displayAddr(peer))
+	var nc net.Conn = c
+	if tlsCfg != nil {
+		tc := tls.Server(c, tlsCfg)
+		hctx, cancel := context.WithTimeout(e.ctx, 10*time.Second)
+		defer cancel()
+		if err := tc.HandshakeContext(hctx); err != nil {
+			return fmt.Errorf("TLS handshake with %v: %w", displayAddr(peer), err)
 		}
-		o.logf(e, 1, "connection from %v", displayAddr(peer))
-		var nc net.Conn = c
-		if tlsCfg != nil {
-			tc := tls.Server(c, tlsCfg)
-			hctx, cancel := context.WithTimeout(e.ctx, 10*time.Second)
-			defer cancel()
-			if err := tc.HandshakeContext(hctx); err != nil {
-				c.Close()
-				return nil, nil, fmt.Errorf("TLS handshake with %v: %w", displayAddr(peer), err)
-			}
-			nc = tc
-		}
-		return c, nc, nil
+		nc = tc
 	}
-	if !o.keep {
-		c, nc, err := accept()
-		if err != nil {
-			return err
-		}
-		ln.Close() // one client: stop listening, as nc does
-		defer c.Close()
-		if o.exec != "" || o.shExec != "" {
-			return execOnConn(e, o, c, nc)
-		}
-		return pump(e, o, c, nc, nil)
+	if o.exec != "" || o.shExec != "" {
+		return execOnConn(e, o, c, nc, tlsCfg != nil)
 	}
-	return listenKeep(e, o, ln, accept)
+	return pump(e, o, c, nc, nil)
 }
 
 // displayAddr shows a peer address, with IPv4 clients of a dual-stack
@@ -181,98 +171,6 @@ func displayAddr(sa socket.Sockaddr) string {
 		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String()
 	}
 	return sa.String()
-}
-
-// listenKeep serves clients until interrupted (-k): each client's data goes
-// to stdout, and stdin goes to every client, as ncat -k does; with -e or
-// -c each client gets its own program.
-func listenKeep(e *env, o *netOpts, ln *socket.Socket, accept func() (*socket.Socket, net.Conn, error)) error {
-	var mu sync.Mutex
-	clients := map[net.Conn]*socket.Socket{}
-	var wg sync.WaitGroup
-	out := &lockedWriter{w: e.stdout}
-	slots := make(chan struct{}, o.maxConns)
-	runProgram := o.exec != "" || o.shExec != ""
-	if !runProgram && !o.recvOnly {
-		// stdin to every client
-		go func() {
-			buf := make([]byte, 32<<10)
-			var prev byte
-			for {
-				n, err := e.stdin.Read(buf)
-				if n > 0 {
-					b := buf[:n]
-					if o.crlf {
-						b, prev = toCRLF(b, prev)
-					}
-					mu.Lock()
-					for c := range clients {
-						c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-						c.Write(b)
-					}
-					mu.Unlock()
-				}
-				if err != nil {
-					return
-				}
-			}
-		}()
-	}
-	for {
-		select {
-		case slots <- struct{}{}:
-		case <-e.ctx.Done():
-			wg.Wait()
-			return nil
-		}
-		s, nc, err := accept()
-		if err != nil {
-			<-slots
-			if e.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				mu.Lock()
-				for c, s := range clients {
-					c.Close()
-					s.Close()
-				}
-				mu.Unlock()
-				wg.Wait()
-				return nil
-			}
-			fmt.Fprintln(e.stderr, "sock:", oneLine(err.Error()))
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-slots }()
-			defer s.Close()
-			if runProgram {
-				if err := execOnConn(e, o, s, nc); err != nil {
-					fmt.Fprintln(e.stderr, "sock:", oneLine(err.Error()))
-				}
-				return
-			}
-			mu.Lock()
-			clients[nc] = s
-			mu.Unlock()
-			io.Copy(out, nc)
-			mu.Lock()
-			delete(clients, nc)
-			mu.Unlock()
-			o.logf(e, 1, "client left")
-		}()
-	}
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 // listenDatagram serves a datagram socket: datagrams go to stdout; stdin

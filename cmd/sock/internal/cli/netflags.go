@@ -72,7 +72,7 @@ func addNetFlags(f *pflag.FlagSet, o *netOpts, listenFlags bool) {
 	f.StringVarP(&o.exec, "exec", "e", "", "run PROGRAM for each connection, its stdin and stdout on the socket")
 	f.StringVarP(&o.shExec, "sh-exec", "c", "", `run "shell command" (/bin/sh -c) for each connection`)
 	f.BoolVar(&o.broker, "broker", false, "with -l: relay what each client sends to all the others")
-	f.BoolVar(&o.chat, "chat", false, "with -l: a chat room: like --broker, with user names")
+	f.BoolVar(&o.chat, "chat", false, "with -l: a chat room, as sock serve chat: each line goes to the others with its sender's address")
 	f.BoolVar(&o.tls, "tls", false, "use TLS (a self-signed certificate when listening without --tls-cert)")
 	f.StringVar(&o.tlsCert, "tls-cert", "", "TLS certificate (PEM) to present")
 	f.StringVar(&o.tlsKey, "tls-key", "", "TLS private key (PEM)")

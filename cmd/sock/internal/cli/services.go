@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -9,9 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
-	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -32,7 +29,7 @@ var services = []service{
 	{"chargen", "RFC 864", "sends a rotating pattern of printable characters until the client leaves (a datagram of 0-512 of them per datagram)", func() ss.Handler { return ss.HandlerFunc(chargenService) }},
 	{"daytime", "RFC 867", "sends the date and time as a line of text, then closes", func() ss.Handler { return ss.HandlerFunc(daytimeService) }},
 	{"time", "RFC 868", "sends the time as 32-bit seconds since 1900-01-01 UTC, then closes", func() ss.Handler { return ss.HandlerFunc(timeService) }},
-	{"chat", "", "sends each line (datagram) from a client to every other client", func() ss.Handler { return newChat() }},
+	{"chat", "", "sends each line (datagram) from a client to every other client", func() ss.Handler { return newRoom(chatRoom, nil) }},
 }
 
 func findService(name string) (service, bool) {
@@ -133,115 +130,6 @@ var rfc868Epoch = time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC)
 func timeService(ctx context.Context, r *ss.Request) error {
 	b := binary.BigEndian.AppendUint32(nil, uint32(time.Since(rfc868Epoch)/time.Second))
 	return r.Reply(b)
-}
-
-// chat relays lines among stream clients and datagrams among recent
-// datagram clients.
-type chat struct {
-	mu      sync.Mutex
-	streams map[*ss.Request]*sync.Mutex // a lock per client serializes its writes
-	peers   map[string]chatPeer         // datagram clients by address
-}
-
-type chatPeer struct {
-	addr socket.Sockaddr
-	seen time.Time
-}
-
-func newChat() *chat {
-	return &chat{streams: map[*ss.Request]*sync.Mutex{}, peers: map[string]chatPeer{}}
-}
-
-// chatPeerTTL is how long a datagram client keeps getting messages after
-// it last sent one.
-const chatPeerTTL = 10 * time.Minute
-
-func (c *chat) Handle(ctx context.Context, r *ss.Request) error {
-	if r.Conn == nil {
-		return c.datagram(r)
-	}
-	wmu := &sync.Mutex{}
-	c.mu.Lock()
-	c.streams[r] = wmu
-	n := len(c.streams)
-	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		delete(c.streams, r)
-		c.mu.Unlock()
-		c.broadcast(r, fmt.Sprintf("* %s left\n", chatName(r)))
-	}()
-	wmu.Lock()
-	fmt.Fprintf(r.Conn, "* you are %s; %d in the room\n", chatName(r), n)
-	wmu.Unlock()
-	c.broadcast(r, fmt.Sprintf("* %s joined\n", chatName(r)))
-	in := bufio.NewScanner(r.Conn)
-	for in.Scan() {
-		c.broadcast(r, fmt.Sprintf("%s: %s\n", chatName(r), in.Text()))
-	}
-	return quietErr(in.Err())
-}
-
-func chatName(r *ss.Request) string {
-	if r.ClientAddr == nil || r.ClientAddr.String() == "" {
-		return fmt.Sprintf("fd%d", r.Socket.Fd())
-	}
-	return r.ClientAddr.String()
-}
-
-// broadcast sends msg to every stream client but from.
-func (c *chat) broadcast(from *ss.Request, msg string) {
-	c.mu.Lock()
-	type target struct {
-		r  *ss.Request
-		mu *sync.Mutex
-	}
-	var ts []target
-	for r, mu := range c.streams {
-		if r != from {
-			ts = append(ts, target{r, mu})
-		}
-	}
-	c.mu.Unlock()
-	for _, t := range ts {
-		t.mu.Lock()
-		t.r.Conn.SetWriteDeadline(time.Now().Add(5 * time.Second)) // a stuck reader does not stall the room
-		t.r.Conn.Write([]byte(msg))
-		t.r.Conn.SetWriteDeadline(time.Time{})
-		t.mu.Unlock()
-	}
-}
-
-func (c *chat) datagram(r *ss.Request) error {
-	if r.ClientAddr == nil || r.ClientAddr.String() == "" {
-		return nil // an unbound Unix datagram client cannot be answered
-	}
-	now := time.Now()
-	key := r.ClientAddr.String()
-	c.mu.Lock()
-	c.peers[key] = chatPeer{addr: r.ClientAddr, seen: now}
-	var to []socket.Sockaddr
-	keys := make([]string, 0, len(c.peers))
-	for k := range c.peers {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		p := c.peers[k]
-		if now.Sub(p.seen) > chatPeerTTL {
-			delete(c.peers, k)
-			continue
-		}
-		if k != key {
-			to = append(to, p.addr)
-		}
-	}
-	c.mu.Unlock()
-	msg := append([]byte(key+": "), r.Packet...)
-	for _, a := range to {
-		r.SendTo(msg, a)
-	}
-	return nil
 }
 
 // serviceList is the help text listing the services.
