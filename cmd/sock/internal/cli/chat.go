@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"sort"
 	"sync"
 	"time"
@@ -199,16 +200,24 @@ func (r *room) Handle(ctx context.Context, req *ss.Request) error {
 	if req.Conn == nil {
 		return r.datagram(req)
 	}
-	q := newQueuedConn(req.Conn, requestCloser(req))
+	return r.serveConn(req.Conn, clientName(req.ClientAddr, req.Socket), requestCloser(req))
+}
+
+// serveConn serves one stream client of the room on its own goroutine
+// (socketserver, or the engine's blocking adapter): it reads the client
+// while another goroutine writes its queue. closeNow closes c at once from
+// any goroutine.
+func (r *room) serveConn(c net.Conn, name string, closeNow func() error) error {
+	q := newQueuedConn(c, closeNow)
 	wrote := make(chan struct{})
 	go func() {
 		defer close(wrote)
 		q.run()
 	}()
-	r.join(q, clientName(req.ClientAddr, req.Socket))
+	r.join(q, name)
 	var err error
 	if r.kind == chatRoom {
-		in := bufio.NewScanner(req.Conn)
+		in := bufio.NewScanner(c)
 		in.Buffer(make([]byte, 4096), maxChatLine)
 		for in.Scan() {
 			r.say(q, in.Bytes())
@@ -217,7 +226,7 @@ func (r *room) Handle(ctx context.Context, req *ss.Request) error {
 	} else {
 		buf := make([]byte, 32<<10)
 		for {
-			n, rerr := req.Conn.Read(buf)
+			n, rerr := c.Read(buf)
 			if n > 0 {
 				r.say(q, buf[:n])
 			}
@@ -231,7 +240,7 @@ func (r *room) Handle(ctx context.Context, req *ss.Request) error {
 	}
 	r.leave(q)
 	// Send what is still queued for it, if it reads within sendQStall.
-	req.Conn.SetWriteDeadline(time.Now().Add(sendQStall))
+	c.SetWriteDeadline(time.Now().Add(sendQStall))
 	q.finish()
 	<-wrote
 	return quietErr(err)

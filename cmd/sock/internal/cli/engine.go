@@ -3,7 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/socketkit/socketkit/eventloop"
+	"github.com/socketkit/socketkit/socket"
 )
 
 // The services written for the event-loop engine's callbacks.
@@ -52,10 +54,6 @@ func (loopDaytime) OnPacket(p *eventloop.Packet) eventloop.Action {
 }
 
 type loopTime struct{ eventloop.BaseHandler }
-
-func rfc868Now() []byte {
-	return binary.BigEndian.AppendUint32(nil, uint32(time.Since(rfc868Epoch)/time.Second))
-}
 
 func (loopTime) OnOpen(c *eventloop.Conn) eventloop.Action {
 	c.Write(rfc868Now())
@@ -180,6 +178,9 @@ func netAddrName(a net.Addr, fd int) string {
 			return a.Name
 		}
 	}
+	if fd < 0 {
+		return "an unnamed socket"
+	}
 	return fmt.Sprintf("fd%d", fd)
 }
 
@@ -203,17 +204,13 @@ func loopHandler(name string) (eventloop.Handler, error) {
 
 // serveLoop runs a service on the event-loop engine.
 func serveLoop(e *env, name string, o *serveOpts) error {
-	h, err := loopHandler(name)
-	if err != nil {
-		return err
-	}
 	network := protoNetworks[o.proto]
-	switch network {
-	case "unixgram", "unixpacket":
+	udp := network == "udp" || network == "udp4" || network == "udp6"
+	switch {
+	case network == "unixgram" || network == "unixpacket":
 		return usagef("the loop engine serves tcp, udp and unix; not %s", o.proto)
-	}
-	if o.tls || o.tlsCert != "" {
-		return usagef("--tls runs on --engine goroutines")
+	case udp && name == "chat":
+		return usagef("chat on the loop engine serves tcp and unix; for udp use --engine goroutines")
 	}
 	addr := o.addr
 	if addr == "" {
@@ -222,21 +219,84 @@ func serveLoop(e *env, name string, o *serveOpts) error {
 			addr = "@sock-" + name
 		}
 	}
-	eng := &eventloop.Engine{Handler: h, Loops: o.loops, ReusePort: o.reusePort, IdleTimeout: o.idle.d, MaxConns: o.maxConns}
-	if network == "udp" || network == "udp4" || network == "udp6" {
-		eng.ReusePort = true // one socket per loop
-	}
-	served := make(chan error, 1)
-	go func() { served <- eng.ListenAndServe(network, addr) }()
-	for i := 0; i < 1000 && eng.Addr() == nil; i++ {
-		select {
-		case err := <-served:
-			return addrUsage(err)
-		case <-time.After(2 * time.Millisecond):
+	// TLS runs through the engine's blocking adapter: a goroutine per
+	// connection, as socketserver does, until the engine speaks TLS itself.
+	var h eventloop.Handler
+	var tlsNote string
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var conns sync.WaitGroup
+	defer conns.Wait()
+	if o.tls || o.tlsCert != "" || o.tlsKey != "" {
+		if udp {
+			return usagef("--tls needs a stream protocol (tcp or unix), not %s", o.proto)
+		}
+		svc, ok := findService(name)
+		if !ok {
+			return usagef("unknown service %q", name)
+		}
+		cfg, fp, err := serverTLSConfig(o.tlsCert, o.tlsKey)
+		if err != nil {
+			return err
+		}
+		tlsNote = "; TLS certificate " + fp
+		serve := svc.conn()
+		h = eventloop.Blocking(ctx, func(ctx context.Context, c net.Conn) {
+			conns.Add(1)
+			defer conns.Done()
+			tc := tls.Server(c, cfg)
+			hctx, hcancel := context.WithTimeout(ctx, 10*time.Second)
+			err := tc.HandshakeContext(hctx)
+			hcancel()
+			if err == nil {
+				err = serve(ctx, tc, c.Close)
+			}
+			if err = quietErr(err); err != nil && ctx.Err() == nil {
+				fmt.Fprintf(e.stderr, "sock: %v: %s\n", c.RemoteAddr(), oneLine(err.Error()))
+			}
+		})
+	} else {
+		var err error
+		if h, err = loopHandler(name); err != nil {
+			return err
 		}
 	}
-	loops := o.loops
-	fmt.Fprintf(e.stderr, "sock: serving %s on %v (%s, event-loop engine, %d loops); Ctrl-C stops\n", name, eng.Addr(), o.proto, loopsOrDefault(loops))
+	// The listeners first, then Serve: the address is known before the
+	// loops start. With SO_REUSEPORT (and for UDP, always) each loop gets a
+	// socket of its own.
+	count := 1
+	reusePort := (o.reusePort || udp) && network != "unix"
+	if reusePort {
+		count = loopsOrDefault(o.loops)
+	}
+	var lns []*socket.Socket
+	for i := 0; i < count; i++ {
+		ln, err := listenNetwork(network, addr, reusePort)
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			return addrUsage(err)
+		}
+		lns = append(lns, ln)
+		if i == 0 && count > 1 {
+			addr = ln.LocalAddr().String() // the others share the port the first one got
+		}
+	}
+	if sa, err := lns[0].Getsockname(); err == nil {
+		if ua, ok := sa.(*socket.UnixAddr); ok && ua.Path != "" && ua.Path[0] != '@' {
+			defer os.Remove(ua.Path)
+		}
+	}
+	loops := loopsOrDefault(o.loops)
+	if udp {
+		loops = count
+	}
+	eng := &eventloop.Engine{Handler: h, Loops: loops, IdleTimeout: o.idle.d, MaxConns: o.maxConns}
+	fmt.Fprintf(e.stderr, "sock: serving %s on %v (%s, event-loop engine, %s)%s; Ctrl-C stops\n",
+		name, lns[0].LocalAddr(), o.proto, plural(loops, "loop"), tlsNote)
+	served := make(chan error, 1)
+	go func() { served <- eng.Serve(lns...) }()
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
@@ -250,19 +310,21 @@ func serveLoop(e *env, name string, o *serveOpts) error {
 	case <-e.ctx.Done():
 	}
 	fmt.Fprintln(e.stderr, "sock: shutting down; sending pending output (signal again to force)")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	sctx, scancel := context.WithCancel(context.Background())
+	defer scancel()
 	go func() {
 		select {
 		case <-sigs:
-			cancel()
-		case <-ctx.Done():
+			scancel()
+		case <-sctx.Done():
 		}
 	}()
-	eng.Shutdown(ctx)
+	eng.Shutdown(sctx)
 	<-served
+	cancel()
+	conns.Wait()
 	st := eng.Stats()
-	fmt.Fprintf(e.stderr, "sock: served %d connections (%d rejected), %d bytes in, %d out\n", st.Accepted, st.Rejected, st.BytesIn, st.BytesOut)
+	fmt.Fprintf(e.stderr, "sock: served %s (%d rejected), %d bytes in, %d out\n", plural(int(st.Accepted), "connection"), st.Rejected, st.BytesIn, st.BytesOut)
 	return nil
 }
 
@@ -270,7 +332,13 @@ func loopsOrDefault(n int) int {
 	if n > 0 {
 		return n
 	}
-	return runtimeGOMAXPROCS()
+	return runtime.GOMAXPROCS(0)
 }
 
-func runtimeGOMAXPROCS() int { return runtime.GOMAXPROCS(0) }
+// plural says "1 request", "2 requests".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}

@@ -73,13 +73,19 @@ func listenAddr(o *netOpts, args []string) (socket.Sockaddr, error) {
 }
 
 // openListener binds and listens (or just binds, for datagrams).
-func openListener(o *netOpts, sa socket.Sockaddr) (*socket.Socket, error) {
+func openListener(o *netOpts, sa socket.Sockaddr, reusePort bool) (*socket.Socket, error) {
 	s, err := socket.New(sa.Family(), o.sockType(), 0)
 	if err != nil {
 		return nil, err
 	}
 	if sa.Family() != socket.AF_UNIX {
 		s.SetReuseAddr(true)
+		if reusePort {
+			if err := s.SetReusePort(true); err != nil {
+				s.Close()
+				return nil, err
+			}
+		}
 	}
 	if sa.Family() == socket.AF_INET6 {
 		s.SetV6Only(o.v6)
@@ -93,6 +99,35 @@ func openListener(o *netOpts, sa socket.Sockaddr) (*socket.Socket, error) {
 			s.Close()
 			return nil, err
 		}
+	}
+	return s, nil
+}
+
+// listenNetwork opens a listening socket (for udp, a bound one) on network
+// ("tcp", "tcp4", "tcp6", "udp", "udp4", "udp6", "unix") and addr, with
+// SO_REUSEPORT if asked.
+func listenNetwork(network, addr string, reusePort bool) (*socket.Socket, error) {
+	o := &netOpts{udp: strings.HasPrefix(network, "udp"), unix: network == "unix"}
+	fam := socket.AF_INET
+	switch {
+	case o.unix:
+		fam = socket.AF_UNIX
+	case strings.HasSuffix(network, "6"):
+		fam = socket.AF_INET6
+		o.v6 = true
+	case strings.HasSuffix(network, "4"):
+	default:
+		if host, _, err := net.SplitHostPort(addr); err == nil && strings.Contains(host, ":") {
+			fam = socket.AF_INET6
+		}
+	}
+	sa, err := socket.ParseAddr(fam, addr)
+	if err != nil {
+		return nil, err
+	}
+	s, err := openListener(o, sa, reusePort)
+	if err != nil {
+		return nil, err
 	}
 	return s, nil
 }
@@ -116,7 +151,7 @@ func runListen(e *env, o *netOpts, args []string) error {
 		// Always: a client has nothing else to pin (--tls-fingerprint).
 		fmt.Fprintf(e.stderr, "sock: TLS certificate %s\n", fp)
 	}
-	ln, err := openListener(o, sa)
+	ln, err := openListener(o, sa, false)
 	if err != nil {
 		return err
 	}

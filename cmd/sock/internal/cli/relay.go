@@ -212,7 +212,7 @@ func openRelayListener(sp relaySpec) (*listener, error) {
 		return nil, usageError{err}
 	}
 	o := &netOpts{udp: typ == socket.SOCK_DGRAM, v6: sp.family == socket.AF_INET6}
-	s, err := openListener(o, sa)
+	s, err := openListener(o, sa, false)
 	if err != nil {
 		return nil, err
 	}

@@ -62,7 +62,9 @@ tcp6, udp4 and udp6 too). --dispatcher picks the concurrency: synchronous
 request, like ThreadingMixIn; the default), pool (--workers goroutines) or
 prefork (--workers processes, like ForkingMixIn). --engine loop serves with
 the epoll event-loop engine instead (tcp, udp and unix): --loops event
-loops, each on its own thread.`,
+loops, each on its own thread. On the engine --tls runs each connection on a
+goroutine of its own (through eventloop.Blocking), and --graceful-restart
+and --proxy-protocol are not available yet: they run on --engine goroutines.`,
 		Example: `  sock serve echo                                   # tcp on 127.0.0.1:6254
   sock serve daytime --proto udp --addr 127.0.0.1:1313
   sock serve chat --addr :6254 --dispatcher goroutines
@@ -88,7 +90,7 @@ loops, each on its own thread.`,
 					return usagef("--dispatcher is for --engine goroutines")
 				}
 				if o.gracefulRestart {
-					return usagef("--graceful-restart runs on --engine goroutines")
+					return usagef("--graceful-restart runs on --engine goroutines (the default), not yet on the event-loop engine, which cannot hand its listeners to a new process; drop --engine loop to restart without refusing a connection")
 				}
 				if len(o.proxyFrom) > 0 {
 					return usagef("--proxy-protocol runs on --engine goroutines")
@@ -113,7 +115,7 @@ loops, each on its own thread.`,
 	f.StringVar(&o.addr, "addr", "", `address: host:port (default 127.0.0.1:6254), or a path or @name for the unix protocols (default @sock-SERVICE)`)
 	f.StringVar(&o.proto, "proto", "tcp", "transport: tcp, udp, unix, unixgram, seqpacket (or tcp4, tcp6, udp4, udp6)")
 	f.StringVar(&o.dispatcher, "dispatcher", "goroutines", "concurrency: synchronous, goroutines, pool or prefork")
-	f.StringVar(&o.engine, "engine", "goroutines", "goroutines (socketserver with --dispatcher) or loop (the epoll event-loop engine)")
+	f.StringVar(&o.engine, "engine", "goroutines", "goroutines (socketserver with --dispatcher) or loop (the epoll event-loop engine; no --graceful-restart or --proxy-protocol)")
 	f.IntVar(&o.loops, "loops", 0, "with --engine loop: event loops (default GOMAXPROCS)")
 	f.BoolVar(&o.reusePort, "reuseport", false, "with --engine loop: one SO_REUSEPORT listener per loop instead of one shared")
 	f.IntVar(&o.workers, "workers", 0, "goroutines for pool, processes for prefork (default GOMAXPROCS); cap for goroutines (0: none)")
@@ -124,7 +126,7 @@ loops, each on its own thread.`,
 	f.StringVar(&o.tlsKey, "tls-key", "", "TLS private key file (PEM)")
 	f.StringVar(&o.pidFile, "pid-file", "", "with --graceful-restart: keep the serving process's pid in this file (the new one's after each upgrade)")
 	f.StringSliceVar(&o.proxyFrom, "proxy-protocol", nil, "expect a PROXY protocol header (v1 or v2, as HAProxy send-proxy sends) from peers in these prefixes (10.0.0.0/8, 127.0.0.1, or any), and refuse other peers; the services then see the real client")
-	f.BoolVar(&o.gracefulRestart, "graceful-restart", false, "on SIGHUP start a new sock that takes over the listening socket, then finish the requests in flight and exit: a restart that refuses no connection (tcp and unix)")
+	f.BoolVar(&o.gracefulRestart, "graceful-restart", false, "on SIGHUP start a new sock that takes over the listening socket, then finish the requests in flight and exit: a restart that refuses no connection (tcp and unix; --engine goroutines only)")
 	return cmd
 }
 
@@ -193,6 +195,12 @@ func inherit(upg *tableflip.Upgrader, network, addr string) (*socket.Socket, err
 }
 
 func runServeWith(e *env, name string, o *serveOpts, upg *tableflip.Upgrader) error {
+	if ss.IsPreforkChild() {
+		// A worker stops when its parent says so (SIGTERM). A terminal's
+		// Ctrl-C reaches every process of the foreground group: the
+		// parent decides, and must not see its workers die of it.
+		signal.Ignore(syscall.SIGINT)
+	}
 	svc, ok := findService(name)
 	if !ok {
 		return usagef("unknown service %q (want %s)", name, strings.Join(serviceNames(), ", "))
@@ -266,7 +274,11 @@ func runServeWith(e *env, name string, o *serveOpts, upg *tableflip.Upgrader) er
 	}
 
 	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	if child {
+		signal.Notify(sigs, syscall.SIGTERM)
+	} else {
+		signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	}
 	defer signal.Stop(sigs)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(e.ctx) }()
@@ -325,11 +337,20 @@ func runServeWith(e *env, name string, o *serveOpts, upg *tableflip.Upgrader) er
 		return err
 	}
 	if !child {
-		st := srv.Stats()
-		fmt.Fprintf(e.stderr, "sock: served %d requests (%d rejected, %d errors), %d bytes in, %d out\n",
-			st.Accepted, st.Rejected, st.Errors, st.BytesIn, st.BytesOut)
+		fmt.Fprintln(e.stderr, "sock: "+summary(srv.Stats(), o.dispatcher == "prefork" || o.dispatcher == "forking"))
 	}
 	return nil
+}
+
+// summary is the last line of sock serve: what the server served. The
+// parent of prefork workers serves nothing itself, and its Stats do not
+// count what its workers served.
+func summary(st ss.Stats, prefork bool) string {
+	if prefork {
+		return "stopped the workers (what they served is not counted: each worker keeps its own stats)"
+	}
+	return fmt.Sprintf("served %s (%d rejected, %d errors), %d bytes in, %d out",
+		plural(int(st.Accepted), "request"), st.Rejected, st.Errors, st.BytesIn, st.BytesOut)
 }
 
 // looksLikePath reports whether addr names a Unix socket.

@@ -322,6 +322,10 @@ func TestServePrefork(t *testing.T) {
 	if err := waitExit(t, cmd, 10*time.Second); err != nil {
 		t.Fatalf("sock exited with %v: %s", err, errb.String())
 	}
+	// The summary reports what the workers served, or says it cannot.
+	if out := errb.String(); !strings.Contains(out, "served 5 requests") && !strings.Contains(out, "not counted") {
+		t.Errorf("the summary does not report the workers' 5 requests:\n%s", out)
+	}
 	for _, pid := range children {
 		if syscall.Kill(pid, 0) == nil {
 			t.Errorf("worker %d still running", pid)
@@ -346,7 +350,8 @@ func childPids(pid int) []int {
 }
 
 // TestServeTLSWithOpenSSL: openssl s_client completes a handshake with
-// sock serve --tls and gets its data echoed.
+// sock serve --tls, on goroutines and on the engine, and gets its data
+// echoed.
 func TestServeTLSWithOpenSSL(t *testing.T) {
 	openssl, err := exec.LookPath("openssl")
 	if err != nil {
@@ -355,22 +360,43 @@ func TestServeTLSWithOpenSSL(t *testing.T) {
 		}
 		t.Skip("openssl not installed")
 	}
-	addr := serveInProcess(t, "echo", "--tls", "--addr", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
-	cmd := exec.Command(openssl, "s_client", "-connect", addr, "-servername", "localhost", "-quiet")
-	stdin, _ := cmd.StdinPipe()
-	var out syncBuffer
-	cmd.Stdout = &out
-	cmd.Stderr = &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	for _, engine := range []string{"goroutines", "loop"} {
+		t.Run(engine, func(t *testing.T) {
+			addr := serveInProcess(t, "echo", "--tls", "--engine", engine, "--addr", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+			cmd := exec.Command(openssl, "s_client", "-connect", addr, "-servername", "localhost", "-quiet")
+			stdin, _ := cmd.StdinPipe()
+			var out syncBuffer
+			cmd.Stdout = &out
+			cmd.Stderr = &out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer func() { cmd.Process.Kill(); cmd.Wait() }()
+			fmt.Fprintln(stdin, "hello over tls")
+			for i := 0; i < 1000 && !strings.Contains(out.String(), "hello over tls"); i++ {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if !strings.Contains(out.String(), "hello over tls") || !strings.Contains(out.String(), "CN = sock self-signed") {
+				t.Fatalf("openssl s_client did not complete the handshake and get the echo:\n%s", out.String())
+			}
+		})
 	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	fmt.Fprintln(stdin, "hello over tls")
-	for i := 0; i < 1000 && !strings.Contains(out.String(), "hello over tls"); i++ {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if !strings.Contains(out.String(), "hello over tls") || !strings.Contains(out.String(), "CN = sock self-signed") {
-		t.Fatalf("openssl s_client did not complete the handshake and get the echo:\n%s", out.String())
+}
+
+// TestServeEngineRefusals: what the engine cannot do yet is refused with a
+// message that says what works instead.
+func TestServeEngineRefusals(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"serve", "echo", "--engine", "loop", "--graceful-restart"}, "drop --engine loop"},
+		{[]string{"serve", "chat", "--engine", "loop", "--proto", "udp"}, "--engine goroutines"},
+	} {
+		code, _, errs := run(t, "", tc.args...)
+		if code != cli.ExitUsage || !strings.Contains(errs, tc.want) {
+			t.Errorf("sock %v: exit %d, stderr %q; want a usage error saying %q", tc.args, code, errs, tc.want)
+		}
 	}
 }
 

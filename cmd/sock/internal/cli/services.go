@@ -16,20 +16,82 @@ import (
 	ss "github.com/socketkit/socketkit/socketserver"
 )
 
-// A service is a socketserver handler for both stream and datagram
-// transports, after the classic inetd services.
+// A service is one of the classic inetd services (and a chat room):
+// handler serves it on socketserver, over streams and datagrams; conn
+// serves one stream connection given as a net.Conn (TLS on the engine,
+// through eventloop.Blocking). The engine's own callbacks are in engine.go.
 type service struct {
 	name, rfc, about string
 	handler          func() ss.Handler
+	conn             func() connService
 }
 
+// connService serves one stream connection; closeNow closes it at once from
+// any goroutine (the socket under a TLS connection).
+type connService func(ctx context.Context, c net.Conn, closeNow func() error) error
+
 var services = []service{
-	{"echo", "RFC 862", "sends back every byte (every datagram) it receives", func() ss.Handler { return ss.HandlerFunc(echoService) }},
-	{"discard", "RFC 863", "reads and throws away what it receives; sends nothing", func() ss.Handler { return ss.HandlerFunc(discardService) }},
-	{"chargen", "RFC 864", "sends a rotating pattern of printable characters until the client leaves (a datagram of 0-512 of them per datagram)", func() ss.Handler { return ss.HandlerFunc(chargenService) }},
-	{"daytime", "RFC 867", "sends the date and time as a line of text, then closes", func() ss.Handler { return ss.HandlerFunc(daytimeService) }},
-	{"time", "RFC 868", "sends the time as 32-bit seconds since 1900-01-01 UTC, then closes", func() ss.Handler { return ss.HandlerFunc(timeService) }},
-	{"chat", "", "sends each line (datagram) from a client to every other client", func() ss.Handler { return newRoom(chatRoom, nil) }},
+	{"echo", "RFC 862", "sends back every byte (every datagram) it receives",
+		func() ss.Handler { return ss.HandlerFunc(echoService) }, plain(echoConn)},
+	{"discard", "RFC 863", "reads and throws away what it receives; sends nothing",
+		func() ss.Handler { return ss.HandlerFunc(discardService) }, plain(discardConn)},
+	{"chargen", "RFC 864", "sends a rotating pattern of printable characters until the client leaves (a datagram of 0-512 of them per datagram)",
+		func() ss.Handler { return ss.HandlerFunc(chargenService) }, plain(chargenConn)},
+	{"daytime", "RFC 867", "sends the date and time as a line of text, then closes",
+		func() ss.Handler { return ss.HandlerFunc(daytimeService) }, plain(daytimeConn)},
+	{"time", "RFC 868", "sends the time as 32-bit seconds since 1900-01-01 UTC, then closes",
+		func() ss.Handler { return ss.HandlerFunc(timeService) }, plain(timeConn)},
+	{"chat", "", "sends each line (datagram) from a client to every other client",
+		func() ss.Handler { return newRoom(chatRoom, nil) },
+		func() connService {
+			rm := newRoom(chatRoom, nil)
+			return func(ctx context.Context, c net.Conn, closeNow func() error) error {
+				return rm.serveConn(c, netAddrName(c.RemoteAddr(), -1), closeNow)
+			}
+		}},
+}
+
+// plain makes a connService of a service that keeps no state.
+func plain(f func(ctx context.Context, c net.Conn) error) func() connService {
+	return func() connService {
+		return func(ctx context.Context, c net.Conn, _ func() error) error { return f(ctx, c) }
+	}
+}
+
+func echoConn(ctx context.Context, c net.Conn) error {
+	_, err := io.Copy(c, c)
+	return quietErr(err)
+}
+
+func discardConn(ctx context.Context, c net.Conn) error {
+	_, err := io.Copy(io.Discard, c)
+	return quietErr(err)
+}
+
+// chargenConn sends the pattern until the client leaves or ctx ends.
+func chargenConn(ctx context.Context, c net.Conn) error {
+	// Read and ignore input, so that the client closing is noticed.
+	go io.Copy(io.Discard, c)
+	var block []byte
+	for i := 0; i < 95; i++ {
+		block = append(block, chargenLine(i)...)
+	}
+	for ctx.Err() == nil {
+		if _, err := c.Write(block); err != nil {
+			return quietErr(err)
+		}
+	}
+	return nil
+}
+
+func daytimeConn(ctx context.Context, c net.Conn) error {
+	_, err := io.WriteString(c, daytimeText(time.Now()))
+	return quietErr(err)
+}
+
+func timeConn(ctx context.Context, c net.Conn) error {
+	_, err := c.Write(rfc868Now())
+	return quietErr(err)
 }
 
 func findService(name string) (service, bool) {
@@ -48,8 +110,7 @@ func echoService(ctx context.Context, r *ss.Request) error {
 		return r.Reply(r.Packet)
 	}
 	if r.Socket.Type() == socket.SOCK_STREAM {
-		_, err := io.Copy(r.Conn, r.Conn)
-		return quietErr(err)
+		return echoConn(ctx, r.Conn)
 	}
 	buf := make([]byte, 64<<10)
 	for {
@@ -77,8 +138,7 @@ func discardService(ctx context.Context, r *ss.Request) error {
 	if r.Conn == nil {
 		return nil
 	}
-	_, err := io.Copy(io.Discard, r.Conn)
-	return quietErr(err)
+	return discardConn(ctx, r.Conn)
 }
 
 // chargenLine returns line i of the RFC 864 pattern: 72 of the 95
@@ -101,18 +161,7 @@ func chargenService(ctx context.Context, r *ss.Request) error {
 		}
 		return r.Reply(b[:n])
 	}
-	// Read and ignore input, so that the client closing is noticed.
-	go io.Copy(io.Discard, r.Conn)
-	var block []byte
-	for i := 0; i < 95; i++ {
-		block = append(block, chargenLine(i)...)
-	}
-	for ctx.Err() == nil {
-		if _, err := r.Conn.Write(block); err != nil {
-			return quietErr(err)
-		}
-	}
-	return nil
+	return chargenConn(ctx, r.Conn)
 }
 
 // daytimeText is the RFC 867 reply, in the ctime(3) form inetd uses.
@@ -127,9 +176,13 @@ func daytimeService(ctx context.Context, r *ss.Request) error {
 // rfc868Epoch is 1900-01-01 00:00:00 UTC.
 var rfc868Epoch = time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC)
 
+// rfc868Now is the RFC 868 reply: seconds since 1900 as 32 bits.
+func rfc868Now() []byte {
+	return binary.BigEndian.AppendUint32(nil, uint32(time.Since(rfc868Epoch)/time.Second))
+}
+
 func timeService(ctx context.Context, r *ss.Request) error {
-	b := binary.BigEndian.AppendUint32(nil, uint32(time.Since(rfc868Epoch)/time.Second))
-	return r.Reply(b)
+	return r.Reply(rfc868Now())
 }
 
 // serviceList is the help text listing the services.

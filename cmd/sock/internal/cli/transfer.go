@@ -203,7 +203,7 @@ func runRecv(e *env, o *netOpts, args []string, out string, quiet bool) error {
 	if err != nil {
 		return err
 	}
-	ln, err := openListener(o, sa)
+	ln, err := openListener(o, sa, false)
 	if err != nil {
 		return err
 	}
