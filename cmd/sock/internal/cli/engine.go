@@ -204,7 +204,10 @@ func loopHandler(name string) (eventloop.Handler, error) {
 
 // serveLoop runs a service on the event-loop engine.
 func serveLoop(e *env, name string, o *serveOpts) error {
-	network := protoNetworks[o.proto]
+	network, err := protoNetwork(o.proto)
+	if err != nil {
+		return err
+	}
 	udp := network == "udp" || network == "udp4" || network == "udp6"
 	switch {
 	case network == "unixgram" || network == "unixpacket":
@@ -271,12 +274,12 @@ func serveLoop(e *env, name string, o *serveOpts) error {
 	}
 	var lns []*socket.Socket
 	for i := 0; i < count; i++ {
-		ln, err := listenNetwork(network, addr, reusePort)
+		ln, err := socket.Listen(network, addr, &socket.ListenOptions{ReusePort: reusePort})
 		if err != nil {
 			for _, l := range lns {
 				l.Close()
 			}
-			return addrUsage(err)
+			return listenErr(err)
 		}
 		lns = append(lns, ln)
 		if i == 0 && count > 1 {

@@ -16,18 +16,23 @@ import (
 	"github.com/socketkit/socketkit/socket"
 )
 
-// listenAddr works out the address to listen on from -s, -p and the
-// arguments ([ADDR] PORT, or a path with -U).
-func listenAddr(o *netOpts, args []string) (socket.Sockaddr, error) {
+// listenSpec is what a listening command asks socket.Listen for.
+type listenSpec struct {
+	network, addr string
+	opts          socket.ListenOptions
+}
+
+// listenAddr works out what to listen on from -s, -p, -4, -6, -u, -U and
+// the arguments ([ADDR] PORT, or a path with -U). Without an address it
+// listens on every address, IPv4 and IPv6 on one socket where the kernel
+// has IPv6.
+func listenAddr(o *netOpts, args []string) (listenSpec, error) {
 	if o.unix {
 		if len(args) != 1 {
-			return nil, usagef("with -U, give the path (or @name) to listen on")
+			return listenSpec{}, usagef("with -U, give the path (or @name) to listen on")
 		}
-		sa, err := socket.ParseAddr(socket.AF_UNIX, args[0])
-		if err != nil {
-			return nil, usageError{err}
-		}
-		return sa, nil
+		network := map[socket.Type]string{socket.SOCK_STREAM: "unix", socket.SOCK_DGRAM: "unixgram", socket.SOCK_SEQPACKET: "unixpacket"}[o.sockType()]
+		return listenSpec{network: network, addr: args[0]}, nil
 	}
 	host, port := o.source, ""
 	if o.port != 0 {
@@ -44,92 +49,54 @@ func listenAddr(o *netOpts, args []string) (socket.Sockaddr, error) {
 	case 2:
 		host, port = args[0], args[1]
 	default:
-		return nil, usagef("give [ADDR] PORT")
+		return listenSpec{}, usagef("give [ADDR] PORT")
 	}
 	if port == "" {
-		return nil, usagef("give the port to listen on (PORT or -p PORT)")
+		return listenSpec{}, usagef("give the port to listen on (PORT or -p PORT)")
 	}
 	if _, err := socket.ParsePort(o.proto(), port); err != nil {
-		return nil, usageError{err}
+		return listenSpec{}, usageError{err}
 	}
-	fam := socket.AF_INET
+	if o.noDNS && host != "" {
+		if _, err := netip.ParseAddr(host); err != nil {
+			return listenSpec{}, usagef("-n: %q is not a numeric address", host)
+		}
+	}
+	ls := listenSpec{network: o.proto(), addr: net.JoinHostPort(host, port)}
 	switch {
-	case o.v6:
-		fam = socket.AF_INET6
 	case o.v4:
-	case host == "" && socket.HasDualStackIPv6():
-		fam = socket.AF_INET6 // both IPv4 and IPv6
-	case strings.Contains(host, ":"):
-		fam = socket.AF_INET6
+		ls.network += "4"
+	case o.v6:
+		ls.network += "6" // IPv6 only
+	case host == "" && socket.HasDualStackIPv6(), strings.Contains(host, ":"):
+		ls.opts.DualStack = true // IPv4 clients too, as IPv4-mapped addresses
 	}
-	if host == "" && fam == socket.AF_INET6 {
-		host = "::"
-	}
-	sa, err := socket.ParseAddr(fam, net.JoinHostPort(host, port))
-	if err != nil {
-		return nil, usageError{err}
-	}
-	return sa, nil
+	return ls, nil
 }
 
-// openListener binds and listens (or just binds, for datagrams).
-func openListener(o *netOpts, sa socket.Sockaddr, reusePort bool) (*socket.Socket, error) {
-	s, err := socket.New(sa.Family(), o.sockType(), 0)
-	if err != nil {
-		return nil, err
-	}
-	if sa.Family() != socket.AF_UNIX {
-		s.SetReuseAddr(true)
-		if reusePort {
-			if err := s.SetReusePort(true); err != nil {
-				s.Close()
-				return nil, err
-			}
-		}
-	}
-	if sa.Family() == socket.AF_INET6 {
-		s.SetV6Only(o.v6)
-	}
-	if err := s.Bind(sa); err != nil {
-		s.Close()
-		return nil, err
-	}
-	if o.sockType() != socket.SOCK_DGRAM {
-		if err := s.Listen(socket.SOMAXCONN); err != nil {
-			s.Close()
-			return nil, err
-		}
-	}
-	return s, nil
+// listen opens the socket: listening, or for datagrams bound.
+func (ls listenSpec) listen() (*socket.Socket, error) {
+	s, err := socket.Listen(ls.network, ls.addr, &ls.opts)
+	return s, listenErr(err)
 }
 
-// listenNetwork opens a listening socket (for udp, a bound one) on network
-// ("tcp", "tcp4", "tcp6", "udp", "udp4", "udp6", "unix") and addr, with
-// SO_REUSEPORT if asked.
-func listenNetwork(network, addr string, reusePort bool) (*socket.Socket, error) {
-	o := &netOpts{udp: strings.HasPrefix(network, "udp"), unix: network == "unix"}
-	fam := socket.AF_INET
-	switch {
-	case o.unix:
-		fam = socket.AF_UNIX
-	case strings.HasSuffix(network, "6"):
-		fam = socket.AF_INET6
-		o.v6 = true
-	case strings.HasSuffix(network, "4"):
-	default:
-		if host, _, err := net.SplitHostPort(addr); err == nil && strings.Contains(host, ":") {
-			fam = socket.AF_INET6
-		}
+// path is the file of a Unix socket, which the command removes when it
+// stops; "" for the rest.
+func (ls listenSpec) path() string {
+	if strings.HasPrefix(ls.network, "unix") && ls.addr != "" && ls.addr[0] != '@' {
+		return ls.addr
 	}
-	sa, err := socket.ParseAddr(fam, addr)
-	if err != nil {
-		return nil, err
+	return ""
+}
+
+// listenErr makes a bad address (socket.AddrError) a usage error; a busy
+// port or a missing privilege stays an error.
+func listenErr(err error) error {
+	var ae *socket.AddrError
+	if errors.As(err, &ae) {
+		return usageError{err}
 	}
-	s, err := openListener(o, sa, reusePort)
-	if err != nil {
-		return nil, err
-	}
-	return s, nil
+	return err
 }
 
 // runListen is "sock listen" and "sock -l".
@@ -137,7 +104,7 @@ func runListen(e *env, o *netOpts, args []string) error {
 	if err := o.check(true); err != nil {
 		return err
 	}
-	sa, err := listenAddr(o, args)
+	ls, err := listenAddr(o, args)
 	if err != nil {
 		return err
 	}
@@ -151,13 +118,13 @@ func runListen(e *env, o *netOpts, args []string) error {
 		// Always: a client has nothing else to pin (--tls-fingerprint).
 		fmt.Fprintf(e.stderr, "sock: TLS certificate %s\n", fp)
 	}
-	ln, err := openListener(o, sa, false)
+	ln, err := ls.listen()
 	if err != nil {
 		return err
 	}
 	defer ln.Close()
-	if ua, ok := sa.(*socket.UnixAddr); ok && ua.Path != "" && ua.Path[0] != '@' {
-		defer os.Remove(ua.Path)
+	if p := ls.path(); p != "" {
+		defer os.Remove(p)
 	}
 	bound, _ := ln.Getsockname()
 	o.logf(e, 1, "listening on %v (%s)", bound, o.proto())

@@ -185,42 +185,23 @@ type listener struct {
 }
 
 func openRelayListener(sp relaySpec) (*listener, error) {
-	var sa socket.Sockaddr
-	var err error
-	typ := socket.SOCK_STREAM
-	switch sp.kind {
-	case "unix":
-		sa, err = socket.ParseAddr(socket.AF_UNIX, sp.addr)
-	default:
-		if sp.kind == "udp" {
-			typ = socket.SOCK_DGRAM
+	ls := listenSpec{network: sp.kind, addr: sp.addr}
+	if sp.kind != "unix" {
+		switch sp.family {
+		case socket.AF_INET:
+			ls.network += "4"
+		case socket.AF_INET6:
+			ls.network += "6"
+		default:
+			host, _, _ := net.SplitHostPort(sp.addr)
+			ls.opts.DualStack = (host == "" && socket.HasDualStackIPv6()) || strings.Contains(host, ":")
 		}
-		host, port, _ := net.SplitHostPort(sp.addr)
-		fam := sp.family
-		if fam == socket.AF_UNSPEC {
-			fam = socket.AF_INET
-			if (host == "" && socket.HasDualStackIPv6()) || strings.Contains(host, ":") {
-				fam = socket.AF_INET6
-			}
-		}
-		if host == "" && fam == socket.AF_INET6 {
-			host = "::"
-		}
-		sa, err = socket.ParseAddr(fam, net.JoinHostPort(host, port))
 	}
-	if err != nil {
-		return nil, usageError{err}
-	}
-	o := &netOpts{udp: typ == socket.SOCK_DGRAM, v6: sp.family == socket.AF_INET6}
-	s, err := openListener(o, sa, false)
+	s, err := ls.listen()
 	if err != nil {
 		return nil, err
 	}
-	l := &listener{s: s, spec: sp}
-	if ua, ok := sa.(*socket.UnixAddr); ok && ua.Path != "" && ua.Path[0] != '@' {
-		l.path = ua.Path
-	}
-	return l, nil
+	return &listener{s: s, spec: sp, path: ls.path()}, nil
 }
 
 // accept takes the next client: a connection, or for UDP the sender of the

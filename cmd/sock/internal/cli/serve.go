@@ -37,9 +37,20 @@ type serveOpts struct {
 	proxyFrom               []string
 }
 
-var protoNetworks = map[string]string{
-	"tcp": "tcp", "tcp4": "tcp4", "tcp6": "tcp6", "udp": "udp", "udp4": "udp4", "udp6": "udp6",
-	"unix": "unix", "unixgram": "unixgram", "seqpacket": "unixpacket",
+// protoNetwork is the Go network name (socket.ParseNetwork's) of a
+// --proto.
+func protoNetwork(proto string) (string, error) {
+	network := proto
+	switch proto {
+	case "seqpacket":
+		network = "unixpacket"
+	case "unixpacket":
+		network = "" // we call it seqpacket
+	}
+	if _, _, err := socket.ParseNetwork(network); err != nil {
+		return "", usagef("unknown --proto %q (want tcp, udp, unix, unixgram or seqpacket; or tcp4, tcp6, udp4, udp6)", proto)
+	}
+	return network, nil
 }
 
 func newServe(e *env) *cobra.Command {
@@ -83,9 +94,6 @@ and --proxy-protocol are not available yet: they run on --engine goroutines.`,
 			}
 			switch o.engine {
 			case "loop":
-				if _, ok := protoNetworks[o.proto]; !ok {
-					return usagef("unknown --proto %q", o.proto)
-				}
 				if cmd.Flags().Changed("dispatcher") {
 					return usagef("--dispatcher is for --engine goroutines")
 				}
@@ -163,7 +171,7 @@ func serveRestartable(e *env, name string, o *serveOpts) error {
 	if o.dispatcher == "prefork" {
 		return usagef("--graceful-restart and --dispatcher prefork do not mix")
 	}
-	switch protoNetworks[o.proto] {
+	switch network, _ := protoNetwork(o.proto); network {
 	case "tcp", "tcp4", "tcp6", "unix":
 	default:
 		return usagef("--graceful-restart serves tcp and unix, not %s", o.proto)
@@ -205,9 +213,9 @@ func runServeWith(e *env, name string, o *serveOpts, upg *tableflip.Upgrader) er
 	if !ok {
 		return usagef("unknown service %q (want %s)", name, strings.Join(serviceNames(), ", "))
 	}
-	network, ok := protoNetworks[o.proto]
-	if !ok {
-		return usagef("unknown --proto %q (want tcp, udp, unix, unixgram or seqpacket)", o.proto)
+	network, err := protoNetwork(o.proto)
+	if err != nil {
+		return err
 	}
 	unixProto := strings.HasPrefix(network, "unix")
 	addr := o.addr
@@ -251,14 +259,14 @@ func runServeWith(e *env, name string, o *serveOpts, upg *tableflip.Upgrader) er
 	if upg != nil {
 		sock, err := inherit(upg, network, addr)
 		if err != nil {
-			return addrUsage(err)
+			return listenErr(err)
 		}
 		if err := srv.Adopt(sock); err != nil {
 			sock.Close()
 			return err
 		}
 	} else if err := srv.Bind(); err != nil {
-		return addrUsage(err)
+		return listenErr(err)
 	}
 	if err := srv.Activate(); err != nil {
 		srv.Close()
@@ -384,15 +392,6 @@ func makeDispatcher(name string, workers int) (ss.Dispatcher, error) {
 		return &ss.Prefork{Children: workers}, nil
 	}
 	return nil, usagef("unknown --dispatcher %q (want synchronous, goroutines, pool or prefork)", name)
-}
-
-// addrUsage marks address errors (as opposed to a busy port) as usage
-// errors.
-func addrUsage(err error) error {
-	if strings.Contains(err.Error(), "address \"") || strings.Contains(err.Error(), "want host:port") {
-		return usageError{err}
-	}
-	return err
 }
 
 // durationFlag is a flag that takes a Go duration ("500ms", "2m") or bare

@@ -199,15 +199,18 @@ func runRecv(e *env, o *netOpts, args []string, out string, quiet bool) error {
 	if len(args) == 1 && looksLikePath(args[0]) {
 		o.unix = true
 	}
-	sa, err := listenAddr(o, args)
+	ls, err := listenAddr(o, args)
 	if err != nil {
 		return err
 	}
-	ln, err := openListener(o, sa, false)
+	ln, err := ls.listen()
 	if err != nil {
 		return err
 	}
 	defer ln.Close()
+	if p := ls.path(); p != "" {
+		defer os.Remove(p)
+	}
 	bound, _ := ln.Getsockname()
 	fmt.Fprintf(e.stderr, "sock: waiting for a file on %v\n", bound)
 	c, peer, err := ln.AcceptContext(e.ctx)
