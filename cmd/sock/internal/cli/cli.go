@@ -56,13 +56,17 @@ func RunContext(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return ExitOK
 	}
 	fmt.Fprintln(stderr, "sock: "+oneLine(err.Error()))
 	if isUsage(err) {
-		fmt.Fprintln(stderr, "Run 'sock --help' for usage.")
+		help := "sock"
+		if cmd != nil {
+			help = cmd.CommandPath()
+		}
+		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", help)
 		return ExitUsage
 	}
 	return ExitError
@@ -76,19 +80,30 @@ func oneLine(s string) string {
 	return s
 }
 
+// isUsage reports whether err is about the command line itself. Every
+// error of that kind is made a usageError where it arises: ours by usagef,
+// cobra's flag errors by the FlagErrorFunc, its argument checks by
+// usageArgs.
 func isUsage(err error) bool {
 	var ue usageError
-	if errors.As(err, &ue) {
-		return true
-	}
-	msg := err.Error()
-	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "invalid argument",
-		"accepts ", "requires at least", "flag needs an argument", "required flag", "bad flag syntax"} {
-		if strings.Contains(msg, p) {
-			return true
+	return errors.As(err, &ue)
+}
+
+// usageArgs makes the argument checks of cmd and its subcommands return
+// usage errors, whichever validator each uses.
+func usageArgs(cmd *cobra.Command) {
+	if check := cmd.Args; check != nil {
+		cmd.Args = func(c *cobra.Command, args []string) error {
+			err := check(c, args)
+			if err != nil && !isUsage(err) {
+				err = usageError{err}
+			}
+			return err
 		}
 	}
-	return false
+	for _, sub := range cmd.Commands() {
+		usageArgs(sub)
+	}
 }
 
 func newRoot(e *env) *cobra.Command {
@@ -114,15 +129,17 @@ Without a command it behaves as nc: "sock HOST PORT" connects and
 	root.AddCommand(newDemo(e), newServe(e), newConnect(e), newListen(e), newRelay(e), newSend(e), newRecv(e),
 		newPing(e), newScan(e), newBench(e), newResolve(e), newInfo(e))
 	ncRoot(e, root)
+	usageArgs(root)
 	return root
 }
 
-// exactArgs is cobra.ExactArgs whose error counts as a usage error.
+// rangeArgs accepts min to max positional arguments; its error is a usage
+// error that says how many the command takes.
 func rangeArgs(min, max int) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) < min || len(args) > max {
 			if min == max {
-				return usagef("%s takes %d argument(s), got %d", cmd.Name(), min, len(args))
+				return usagef("%s takes %s, got %d", cmd.Name(), plural(min, "argument"), len(args))
 			}
 			return usagef("%s takes %d to %d arguments, got %d", cmd.Name(), min, max, len(args))
 		}

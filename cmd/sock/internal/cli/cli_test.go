@@ -124,15 +124,68 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"connect", "no-such-host.invalid", "80"}, cli.ExitError, "no-such-host.invalid"},
 		{[]string{"connect", "/" + strings.Repeat("x", 120)}, cli.ExitUsage, "limit is 108"},
 		{[]string{"serve", "echo", "--addr", "127.0.0.1:99999"}, cli.ExitUsage, "out of range"},
+		// nc's -k without -l would be ignored: it is an error instead.
+		{[]string{"-k", "127.0.0.1", "7000"}, cli.ExitUsage, "-k (--keep-open) is for listening"},
+		{[]string{"--broker", "127.0.0.1", "7000"}, cli.ExitUsage, "is for listening"},
+		// cobra's own errors are usage errors too.
+		{[]string{"connect", "-Z"}, cli.ExitUsage, "unknown shorthand flag"},
+		{[]string{"connect", "-w"}, cli.ExitUsage, "flag needs an argument"},
+		{[]string{"serve", "echo", "--workers", "many"}, cli.ExitUsage, "invalid argument"},
+		{[]string{"listen", "---k"}, cli.ExitUsage, "bad flag syntax"},
+		{[]string{"relay", "-"}, cli.ExitUsage, "relay takes 2 arguments, got 1"},
+		{[]string{"ping"}, cli.ExitUsage, "ping takes 1 argument, got 0"},
 	}
 	for _, tc := range cases {
 		code, _, errs := run(t, "", tc.args...)
 		if code != tc.code || !strings.Contains(errs, tc.msg) {
 			t.Errorf("sock %v: exit %d, stderr %q; want exit %d mentioning %q", tc.args, code, errs, tc.code, tc.msg)
 		}
+		// A usage error points to the help of the command that was used.
+		if tc.code == cli.ExitUsage {
+			help := "Run 'sock --help'"
+			if cmd := tc.args[0]; !strings.HasPrefix(cmd, "-") && cmd != "bogus" {
+				help = "Run 'sock " + cmd + " --help'"
+			}
+			if !strings.Contains(errs, help) {
+				t.Errorf("sock %v: stderr %q does not say %q", tc.args, errs, help)
+			}
+		}
 		lines := strings.Split(strings.TrimSpace(errs), "\n")
 		if len(lines) > 2 || strings.Contains(errs, "goroutine ") || strings.Contains(errs, "panic") {
 			t.Errorf("sock %v: stderr is not one clear line: %q", tc.args, errs)
+		}
+	}
+}
+
+// TestHelpOwnFlags: connect and listen each list only the flags they take.
+func TestHelpOwnFlags(t *testing.T) {
+	for _, tc := range []struct {
+		cmd        string
+		has, lacks []string
+	}{
+		{"connect", []string{"--wait", "--zero", "--tls-fingerprint", "--send-proxy", "--source-port"},
+			[]string{"--keep-open", "--max-conns", "--broker", "--chat", "--listen"}},
+		{"listen", []string{"--keep-open", "--max-conns", "--broker", "--chat", "--tls-cert"},
+			[]string{"--wait", "--zero", "--tls-fingerprint", "--tls-insecure", "--tls-ca", "--tls-sni", "--send-proxy", "--listen"}},
+		{"--help", []string{"--listen", "--keep-open", "--wait", "--tls-fingerprint"}, nil}, // bare sock takes both
+	} {
+		args := []string{tc.cmd, "--help"}
+		if tc.cmd == "--help" {
+			args = args[:1]
+		}
+		code, out, _ := run(t, "", args...)
+		if code != 0 {
+			t.Fatalf("sock %v: exit %d", args, code)
+		}
+		for _, f := range tc.has {
+			if !strings.Contains(out, f) {
+				t.Errorf("sock %v does not list %s", args, f)
+			}
+		}
+		for _, f := range tc.lacks {
+			if strings.Contains(out, f) {
+				t.Errorf("sock %v lists %s, which it does not take", args, f)
+			}
 		}
 	}
 }

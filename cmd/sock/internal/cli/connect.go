@@ -33,7 +33,7 @@ durations (-w 500ms).`,
 			return runConnect(e, &o, args)
 		},
 	}
-	addNetFlags(cmd.Flags(), &o, false)
+	addNetFlags(cmd.Flags(), &o, connectFlags)
 	return cmd
 }
 
@@ -70,7 +70,7 @@ With -u it reads datagrams (locking on to the first sender unless -k); with
 			return runListen(e, &o, args)
 		},
 	}
-	addNetFlags(cmd.Flags(), &o, false)
+	addNetFlags(cmd.Flags(), &o, listenFlags)
 	return cmd
 }
 
@@ -78,12 +78,22 @@ With -u it reads datagrams (locking on to the first sender unless -k); with
 // given: "sock HOST PORT" connects, "sock -l PORT" listens.
 func ncRoot(e *env, root *cobra.Command) {
 	var o netOpts
-	addNetFlags(root.Flags(), &o, true)
+	addNetFlags(root.Flags(), &o, ncFlags)
 	root.Args = cobra.ArbitraryArgs
 	root.RunE = func(cmd *cobra.Command, args []string) error {
 		o.quitSet = cmd.Flags().Changed("quit-after-eof")
 		if o.listen {
 			return runListen(e, &o, args)
+		}
+		// Listening flags without -l would be ignored: say so instead.
+		for _, name := range []string{"keep-open", "max-conns", "broker", "chat"} {
+			if f := cmd.Flags().Lookup(name); f.Changed {
+				flag := "--" + name
+				if f.Shorthand != "" {
+					flag = "-" + f.Shorthand + " (" + flag + ")"
+				}
+				return usagef("%s is for listening: add -l (as in sock -lk PORT), or use sock listen", flag)
+			}
 		}
 		if len(args) == 0 {
 			return usagef("give a command, or HOST PORT to connect (sock --help lists the commands)")

@@ -100,20 +100,21 @@ func TestExecPerConnection(t *testing.T) {
 	}
 }
 
-// TestTLSConnectListen: sock listen --tls and sock connect --tls talk;
-// verification fails without --tls-insecure and passes with the pinned
-// fingerprint.
+// TestTLSConnectListen: sock listen --tls prints its certificate's
+// fingerprint, and sock connect --tls talks to it; verification fails
+// without --tls-insecure and passes with the pinned fingerprint.
 func TestTLSConnectListen(t *testing.T) {
 	port := fmt.Sprint(freePort(t))
-	l := start(t, "sock", "listen", "-v", "--tls", "-k", "127.0.0.1", port)
+	l := start(t, "sock", "listen", "--tls", "-k", "127.0.0.1", port) // no -v: the fingerprint is said anyway
 	waitListen(t, "tcp", "127.0.0.1:"+port)
 	for i := 0; i < 200 && !strings.Contains(l.errb.String(), "SHA256:"); i++ {
 		time.Sleep(10 * time.Millisecond)
 	}
-	fp := ""
-	if i := strings.Index(l.errb.String(), "SHA256:"); i >= 0 {
-		fp = strings.Fields(l.errb.String()[i:])[0]
+	i := strings.Index(l.errb.String(), "TLS certificate SHA256:")
+	if i < 0 {
+		t.Fatalf("sock listen --tls did not print its certificate's fingerprint: %q", l.errb.String())
 	}
+	fp := strings.Fields(l.errb.String()[i:])[2]
 	code, _, errs := run(t, "untrusted\n", "connect", "--tls", "127.0.0.1", port)
 	if code != 1 || !strings.Contains(errs, "certificate") {
 		t.Fatalf("connecting to a self-signed server without --tls-insecure: exit %d, %q", code, errs)

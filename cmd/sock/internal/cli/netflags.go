@@ -42,23 +42,48 @@ type netOpts struct {
 	sendProxyV2    bool
 }
 
-// addNetFlags registers the shared flags. listenFlags adds -l and -k,
-// which only make sense where listening is possible.
-func addNetFlags(f *pflag.FlagSet, o *netOpts, listenFlags bool) {
-	if listenFlags {
+// Which of the nc-style flags a command takes.
+type netFlagSet int
+
+const (
+	connectFlags netFlagSet                   = 1 << iota // sock connect
+	listenFlags                                           // sock listen
+	ncFlags      = connectFlags | listenFlags             // bare sock: both, and -l
+)
+
+// addNetFlags registers the nc-style flags of connect, listen, or both
+// (the bare "sock" form, which adds -l). Each command lists only the flags
+// it takes.
+func addNetFlags(f *pflag.FlagSet, o *netOpts, set netFlagSet) {
+	conn, lis := set&connectFlags != 0, set&listenFlags != 0
+	// say picks a flag's help for connect, for listen, or for both.
+	say := func(connect, listen, both string) string {
+		switch {
+		case conn && lis:
+			return both
+		case lis:
+			return listen
+		}
+		return connect
+	}
+	if set == ncFlags {
 		f.BoolVarP(&o.listen, "listen", "l", false, "listen for a connection instead of connecting")
 	}
-	f.BoolVarP(&o.keep, "keep-open", "k", false, "keep listening after a client leaves; serve several at once")
-	f.IntVarP(&o.maxConns, "max-conns", "m", 100, "with -k, the most clients at once")
+	if lis {
+		f.BoolVarP(&o.keep, "keep-open", "k", false, say("", "keep listening after a client leaves; serve several at once", "with -l: keep listening after a client leaves; serve several at once"))
+		f.IntVarP(&o.maxConns, "max-conns", "m", 100, say("", "with -k, --broker or --chat, the most clients at once", "with -lk, --broker or --chat, the most clients at once"))
+	}
 	f.BoolVarP(&o.udp, "udp", "u", false, "use UDP (or a Unix datagram socket with -U)")
 	f.BoolVarP(&o.unix, "unixsock", "U", false, "use a Unix socket: the address is a path or @abstract")
 	f.BoolVar(&o.seqpacket, "seqpacket", false, "use a Unix SOCK_SEQPACKET socket (implies -U)")
 	f.BoolVarP(&o.v4, "ipv4", "4", false, "IPv4 only")
 	f.BoolVarP(&o.v6, "ipv6", "6", false, "IPv6 only")
 	f.BoolVarP(&o.noDNS, "nodns", "n", false, "do not resolve names: addresses must be numeric")
-	f.StringVarP(&o.source, "source", "s", "", "source address to bind (listen address with -l)")
-	f.IntVarP(&o.port, "source-port", "p", 0, "source port (the port to listen on with -l)")
-	f.VarP(&o.wait, "wait", "w", "connect timeout (5, 500ms, 2m)")
+	f.StringVarP(&o.source, "source", "s", "", say("source address to bind", "address to listen on", "source address to bind (the address to listen on with -l)"))
+	f.IntVarP(&o.port, "source-port", "p", 0, say("source port", "port to listen on", "source port (the port to listen on with -l)"))
+	if conn {
+		f.VarP(&o.wait, "wait", "w", "connect timeout (5, 500ms, 2m)")
+	}
 	f.VarP(&o.idle, "idle-timeout", "i", "close the connection after this long without data")
 	f.VarP(&o.quit, "quit-after-eof", "q", "after EOF on stdin, quit after this long (0: at once) instead of waiting for the peer")
 	f.BoolVarP(&o.shutdown, "shutdown", "N", false, "shut down the socket's sending side after EOF on stdin (the default; for OpenBSD nc scripts)")
@@ -68,20 +93,26 @@ func addNetFlags(f *pflag.FlagSet, o *netOpts, listenFlags bool) {
 	f.BoolVarP(&o.crlf, "crlf", "C", false, "send line endings as CRLF")
 	f.CountVarP(&o.verbose, "verbose", "v", "say what happens on stderr (-vv: byte counts too)")
 	f.BoolVar(&o.hexdump, "hexdump", false, "dump the traffic in both directions to stderr as hex")
-	f.BoolVarP(&o.zero, "zero", "z", false, "zero-I/O: only check that the port accepts connections (see also: sock scan)")
-	f.StringVarP(&o.exec, "exec", "e", "", "run PROGRAM for each connection, its stdin and stdout on the socket")
-	f.StringVarP(&o.shExec, "sh-exec", "c", "", `run "shell command" (/bin/sh -c) for each connection`)
-	f.BoolVar(&o.broker, "broker", false, "with -l: relay what each client sends to all the others")
-	f.BoolVar(&o.chat, "chat", false, "with -l: a chat room, as sock serve chat: each line goes to the others with its sender's address")
-	f.BoolVar(&o.tls, "tls", false, "use TLS (a self-signed certificate when listening without --tls-cert)")
-	f.StringVar(&o.tlsCert, "tls-cert", "", "TLS certificate (PEM) to present")
+	if conn {
+		f.BoolVarP(&o.zero, "zero", "z", false, "zero-I/O: only check that the port accepts connections (see also: sock scan)")
+	}
+	f.StringVarP(&o.exec, "exec", "e", "", say("run PROGRAM with its stdin and stdout on the socket", "run PROGRAM for each client, its stdin and stdout on the socket", "run PROGRAM for each connection, its stdin and stdout on the socket"))
+	f.StringVarP(&o.shExec, "sh-exec", "c", "", `run "shell command" (/bin/sh -c) as -e runs PROGRAM`)
+	if lis {
+		f.BoolVar(&o.broker, "broker", false, say("", "relay what each client sends to all the others", "with -l: relay what each client sends to all the others"))
+		f.BoolVar(&o.chat, "chat", false, say("", "a chat room, as sock serve chat: each line goes to the others with its sender's address", "with -l: a chat room, as sock serve chat: each line goes to the others with its sender's address"))
+	}
+	f.BoolVar(&o.tls, "tls", false, say("use TLS", "serve TLS (a self-signed certificate without --tls-cert); the certificate's fingerprint goes to stderr", "use TLS (listening: a self-signed certificate without --tls-cert, its fingerprint on stderr)"))
+	f.StringVar(&o.tlsCert, "tls-cert", "", say("TLS client certificate (PEM) to present", "TLS certificate (PEM) to present", "TLS certificate (PEM) to present"))
 	f.StringVar(&o.tlsKey, "tls-key", "", "TLS private key (PEM)")
-	f.StringVar(&o.tlsCA, "tls-ca", "", "CA certificates (PEM) to verify the server with")
-	f.BoolVar(&o.tlsInsecure, "tls-insecure", false, "do not verify the server's certificate")
-	f.StringVar(&o.tlsSNI, "tls-sni", "", "server name to ask for and verify (default: the host)")
-	f.StringVar(&o.tlsFingerprint, "tls-fingerprint", "", "accept only a server certificate with this SHA256:hex fingerprint")
-	f.BoolVar(&o.sendProxy, "send-proxy", false, "begin with a PROXY protocol v1 header naming this connection, as HAProxy's send-proxy does (to test a server behind HAProxy)")
-	f.BoolVar(&o.sendProxyV2, "send-proxy-v2", false, "the same with a binary version 2 header (send-proxy-v2)")
+	if conn {
+		f.StringVar(&o.tlsCA, "tls-ca", "", "CA certificates (PEM) to verify the server with")
+		f.BoolVar(&o.tlsInsecure, "tls-insecure", false, "do not verify the server's certificate")
+		f.StringVar(&o.tlsSNI, "tls-sni", "", "server name to ask for and verify (default: the host)")
+		f.StringVar(&o.tlsFingerprint, "tls-fingerprint", "", "accept only a server certificate with this SHA256:hex fingerprint")
+		f.BoolVar(&o.sendProxy, "send-proxy", false, "begin with a PROXY protocol v1 header naming this connection, as HAProxy's send-proxy does (to test a server behind HAProxy)")
+		f.BoolVar(&o.sendProxyV2, "send-proxy-v2", false, "the same with a binary version 2 header (send-proxy-v2)")
+	}
 }
 
 // check rejects contradictory flags.
@@ -103,7 +134,7 @@ func (o *netOpts) check(listen bool) error {
 		return usagef("port %d out of range 0-65535", o.port)
 	case o.zero && listen:
 		return usagef("-z checks ports: it does not listen")
-	case o.maxConns < 1:
+	case listen && o.maxConns < 1:
 		return usagef("--max-conns must be at least 1")
 	case (o.sendProxy || o.sendProxyV2) && listen:
 		return usagef("--send-proxy and --send-proxy-v2 are for connecting, not -l")
