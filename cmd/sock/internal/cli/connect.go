@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"cmp"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -100,6 +102,10 @@ func ncRoot(e *env, root *cobra.Command) {
 		}
 		// A near-miss of a command name ("serv") is a typo, not a host.
 		if s := root.SuggestionsFor(args[0]); len(s) > 0 && !strings.ContainsAny(args[0], ".:/@") {
+			// The command the word begins first ("serv": serve).
+			slices.SortStableFunc(s, func(a, b string) int {
+				return cmp.Compare(btoi(!strings.HasPrefix(a, args[0])), btoi(!strings.HasPrefix(b, args[0])))
+			})
 			return usagef("unknown command %q for \"sock\"; did you mean %s?", args[0], strings.Join(s, " or "))
 		}
 		if len(args) == 1 && !o.unix && !strings.Contains(args[0], ":") {
@@ -107,4 +113,11 @@ func ncRoot(e *env, root *cobra.Command) {
 		}
 		return runConnect(e, &o, args)
 	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

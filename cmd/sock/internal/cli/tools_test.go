@@ -283,7 +283,7 @@ func TestBadInput(t *testing.T) {
 			if code != tc.code || !strings.Contains(errs, tc.want) {
 				t.Fatalf("sock %v: exit %d, stderr %q; want exit %d and %q", tc.args, code, errs, tc.code, tc.want)
 			}
-			if len(lines) > 2 || (len(lines) == 2 && !strings.HasPrefix(lines[1], "Run 'sock --help'")) ||
+			if len(lines) > 2 || (len(lines) == 2 && !regexp.MustCompile(`^Run 'sock( \w+)? --help' for usage\.$`).MatchString(lines[1])) ||
 				strings.Contains(errs, "goroutine") || strings.Contains(errs, "panic") || out != "" {
 				t.Fatalf("sock %v: not one clear line: stdout %q stderr %q", tc.args, out, errs)
 			}
