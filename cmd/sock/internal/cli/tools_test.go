@@ -184,6 +184,9 @@ func TestSendRecv(t *testing.T) {
 	if !strings.Contains(snd.errb.String(), "verified by the receiver") || !strings.Contains(recv.errb.String(), want) {
 		t.Fatalf("no end-to-end confirmation:\nsend: %s\nrecv: %s", snd.errb.String(), recv.errb.String())
 	}
+	if left, _ := os.ReadDir(dir); len(left) != 2 {
+		t.Errorf("after the transfer the directory holds %v, want big.bin and got.bin", left)
+	}
 	t.Logf("%s%s", snd.errb.String(), recv.errb.String())
 	// No progress bar when stderr is not a terminal.
 	if strings.Contains(snd.errb.String(), "\r") || strings.Contains(snd.errb.String(), "█") {

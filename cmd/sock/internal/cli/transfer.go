@@ -3,16 +3,21 @@ package cli
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	mrand "math/rand/v2"
 	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -173,7 +178,12 @@ func newRecv(e *env) *cobra.Command {
 		Long: `recv listens for one "sock send", writes what it receives to FILE ("-" for
 stdout), checks the SHA-256 the sender computed against the bytes written,
 and tells the sender. Data from a sender that is not sock (nc < file) is
-written as it comes, and reported as unverified.`,
+written as it comes, and reported as unverified.
+
+FILE is written under a temporary name beside it (.FILE.sock-partial-...)
+and renamed to FILE only once the SHA-256 matched (for raw data, once the
+sender closed), as rsync does: a transfer that fails or is interrupted
+leaves nothing, and never part of a file under the name you asked for.`,
 		Example: `  sock recv 7000 -o backup.tar
   sock recv 127.0.0.1 7000 -o - | tar x`,
 		Args: rangeArgs(1, 2),
@@ -203,6 +213,14 @@ func runRecv(e *env, o *netOpts, args []string, out string, quiet bool) error {
 	if err != nil {
 		return err
 	}
+	if out != "-" {
+		if fi, err := os.Stat(out); err == nil && fi.IsDir() {
+			return usagef("-o %s is a directory: name the file to write", out)
+		}
+	}
+	// Ctrl-C ends the transfer cleanly: no partial file is left.
+	ctx, stop := signal.NotifyContext(e.ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	ln, err := ls.listen()
 	if err != nil {
 		return err
@@ -213,21 +231,30 @@ func runRecv(e *env, o *netOpts, args []string, out string, quiet bool) error {
 	}
 	bound, _ := ln.Getsockname()
 	fmt.Fprintf(e.stderr, "sock: waiting for a file on %v\n", bound)
-	c, peer, err := ln.AcceptContext(e.ctx)
+	c, peer, err := ln.AcceptContext(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			return errors.New("interrupted")
+		}
 		return err
 	}
 	defer c.Close()
 	ln.Close()
+	defer context.AfterFunc(ctx, func() { c.Close() })()
+	interrupted := func(err error) error {
+		if ctx.Err() != nil {
+			return errors.New("interrupted")
+		}
+		return err
+	}
 	var w io.Writer = e.stdout
-	var file *os.File
+	var file *partialFile
 	if out != "-" {
-		file, err = os.Create(out)
-		if err != nil {
+		if file, err = createPartial(out); err != nil {
 			return err
 		}
-		defer file.Close()
-		w = file
+		defer file.abort() // unless committed
+		w = file.f
 	}
 	start := time.Now()
 	r := bufio.NewReaderSize(c, 1<<20)
@@ -239,7 +266,12 @@ func runRecv(e *env, o *netOpts, args []string, out string, quiet bool) error {
 		// Raw data from nc or the like: no size, no checksum.
 		n, err := io.Copy(w, r)
 		if err != nil {
-			return err
+			return interrupted(err)
+		}
+		if file != nil {
+			if err := file.commit(); err != nil {
+				return err
+			}
 		}
 		fmt.Fprintf(e.stderr, "sock: received %s from %v in %v (raw data, not verified: the sender was not sock send)\n",
 			humanBytes(n), displayAddr(peer), time.Since(start).Round(time.Millisecond))
@@ -266,14 +298,14 @@ func runRecv(e *env, o *netOpts, args []string, out string, quiet bool) error {
 	}
 	n, err := io.CopyBuffer(dst, io.LimitReader(r, size), make([]byte, 1<<20))
 	if err != nil {
-		return err
+		return interrupted(fmt.Errorf("after %d of %d bytes: %w", n, size, err))
 	}
 	if n < size {
 		return fmt.Errorf("the sender stopped after %d of %d bytes", n, size)
 	}
 	trailer := make([]byte, sha256.Size)
 	if _, err := io.ReadFull(r, trailer); err != nil {
-		return fmt.Errorf("no checksum after the data: %w", err)
+		return interrupted(fmt.Errorf("no checksum after the data: %w", err))
 	}
 	got := h.Sum(nil)
 	took := time.Since(start)
@@ -281,12 +313,64 @@ func runRecv(e *env, o *netOpts, args []string, out string, quiet bool) error {
 		c.Sendall([]byte("BAD "+hex.EncodeToString(got)+"\n"), 0)
 		return fmt.Errorf("sha256 mismatch: received %s, the sender computed %s", hex.EncodeToString(got), hex.EncodeToString(trailer))
 	}
+	// Only now does the file take its name, and only then is the sender
+	// told that it arrived.
+	if file != nil {
+		if err := file.commit(); err != nil {
+			return err
+		}
+	}
 	if _, err := c.Sendall([]byte("OK "+hex.EncodeToString(got)+"\n"), 0); err != nil && !errors.Is(err, net.ErrClosed) {
 		return err
 	}
 	fmt.Fprintf(e.stderr, "sock: received %s (%s) from %v in %v, %s; sha256 %s verified\n",
 		name, humanBytes(size), displayAddr(peer), took.Round(time.Millisecond), perSecond(size, took), hex.EncodeToString(got))
 	return nil
+}
+
+// partialFile is a file being received under a temporary name in the
+// directory of its final one, as rsync does: commit gives it the final name
+// once the data is known to be whole; abort removes it. A script never finds
+// part of a file under the name it asked for.
+type partialFile struct {
+	f         *os.File
+	final     string
+	committed bool
+}
+
+func createPartial(final string) (*partialFile, error) {
+	dir, base := filepath.Split(final)
+	for i := 0; ; i++ {
+		name := filepath.Join(dir, fmt.Sprintf(".%s.sock-partial-%d-%d", base, os.Getpid(), mrand.Uint32()))
+		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
+		if errors.Is(err, fs.ErrExist) && i < 10 {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return &partialFile{f: f, final: final}, nil
+	}
+}
+
+// commit closes the file and renames it to its final name.
+func (p *partialFile) commit() error {
+	if err := p.f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(p.f.Name(), p.final); err != nil {
+		return err
+	}
+	p.committed = true
+	return nil
+}
+
+// abort removes the file, unless it was committed.
+func (p *partialFile) abort() {
+	if !p.committed {
+		p.f.Close()
+		os.Remove(p.f.Name())
+	}
 }
 
 func humanBytes(n int64) string {
