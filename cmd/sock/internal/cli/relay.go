@@ -33,18 +33,24 @@ Addresses, in socat's style (the type is case-insensitive):
   tcp-listen:PORT      listen on every address and take one connection
   tcp-listen:HOST:PORT listen on HOST
   udp:HOST:PORT        a UDP socket connected to HOST:PORT
-  udp-listen:PORT      wait for a datagram, then talk to its sender
+  udp-listen:PORT      wait for a datagram, then talk to its sender only
+                       (locked to that first peer); with fork, serve
+                       every sender, each with its own second address
   unix:PATH            connect to a Unix stream socket (PATH or @name)
   unix-listen:PATH     listen on a Unix stream socket
   stdio (or -)         standard input and output
   exec:COMMAND         run COMMAND, its stdin and stdout as the address
 
 Options follow a comma: fork (on a -listen address: serve every connection,
-each with its own second address).`,
+each with its own second address, as socat's fork does). With
+udp-listen:PORT,fork each sender (address and port) gets its own second
+address, closed after -T of silence from both sides (60s by default); its
+next datagram opens a new one.`,
 		Example: `  sock relay tcp-listen:8080,fork tcp:127.0.0.1:80      # a TCP forwarder
   sock relay unix-listen:/tmp/db.sock tcp:127.0.0.1:5432  # expose a TCP service on a Unix socket
   sock relay - tcp:127.0.0.1:6254                        # like sock connect
-  sock relay udp-listen:5353 udp:127.0.0.1:53            # a UDP forwarder
+  sock relay udp-listen:5353,fork udp:127.0.0.1:53       # a UDP forwarder for every client
+  sock relay udp-listen:5353 udp:127.0.0.1:53            # ... for the first client only
   sock relay tcp-listen:7000,fork exec:'/bin/cat'        # a program per connection`,
 		Args: rangeArgs(2, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -62,7 +68,7 @@ each with its own second address).`,
 			return runRelay(e, a, b, idle.d, verbose)
 		},
 	}
-	cmd.Flags().VarP(&idle, "timeout", "T", "end the relay after this long without data (5, 500ms)")
+	cmd.Flags().VarP(&idle, "timeout", "T", "end the relay after this long without data (5, 500ms); with udp-listen:...,fork, per sender (default 60s)")
 	cmd.Flags().CountVarP(&verbose, "verbose", "v", "say what happens on stderr")
 	return cmd
 }
@@ -306,7 +312,7 @@ func runRelay(e *env, a, b relaySpec, idle time.Duration, verbose int) error {
 			return err
 		}
 		defer ea.close()
-		return relayWithB(e, ea, b, idle, logf)
+		return quietIdle(relayWithB(e, ea, b, idle, logf))
 	}
 	l, err := openRelayListener(a)
 	if err != nil {
@@ -317,6 +323,9 @@ func runRelay(e *env, a, b relaySpec, idle time.Duration, verbose int) error {
 	defer stop()
 	bound, _ := l.s.Getsockname()
 	logf("listening on %v", bound)
+	if a.kind == "udp" && a.fork {
+		return serveUDPFork(e, l, b, idle, logf)
+	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for {
@@ -328,18 +337,18 @@ func runRelay(e *env, a, b relaySpec, idle time.Duration, verbose int) error {
 			return err
 		}
 		logf("accepted a client on %s", a.text)
-		if !a.fork || a.kind == "udp" {
+		if !a.fork {
 			defer ea.close()
 			if a.kind != "udp" {
 				l.Close() // one client, as socat without fork
 			}
-			return relayWithB(e, ea, b, idle, logf)
+			return quietIdle(relayWithB(e, ea, b, idle, logf))
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer ea.close()
-			if err := relayWithB(e, ea, b, idle, logf); err != nil {
+			if err := quietIdle(relayWithB(e, ea, b, idle, logf)); err != nil {
 				fmt.Fprintln(e.stderr, "sock:", oneLine(err.Error()))
 			}
 		}()
@@ -369,8 +378,19 @@ func relayWithB(e *env, ea *endpoint, b relaySpec, idle time.Duration, logf func
 	return copyBoth(e.ctx, ea, eb, idle)
 }
 
+// errIdle is copyBoth's answer when nothing moved for its idle time.
+var errIdle = errors.New("idle")
+
+// quietIdle drops errIdle: a relay that ends for want of data succeeded.
+func quietIdle(err error) error {
+	if errors.Is(err, errIdle) {
+		return nil
+	}
+	return err
+}
+
 // copyBoth copies a to b and b to a, passing on half-closes, until both
-// directions end, one fails, ctx ends or nothing moves for idle.
+// directions end, one fails, ctx ends or nothing moves for idle (errIdle).
 func copyBoth(ctx context.Context, a, b *endpoint, idle time.Duration) error {
 	var last time.Time
 	var mu sync.Mutex
@@ -423,6 +443,9 @@ func copyBoth(ctx context.Context, a, b *endpoint, idle time.Duration) error {
 				a.close()
 				b.close()
 				tick = nil
+				if first == nil {
+					first = errIdle
+				}
 			}
 		case <-ctx.Done():
 			a.close()
