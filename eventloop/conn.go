@@ -46,6 +46,12 @@ type loopIO struct {
 	inData *Conn  // the connection whose OnData is running
 	dirty  []*Conn
 	free   [][]byte // spare output chunks
+
+	// With io_uring the chunks live out of the Go heap: newChunk maps one
+	// when the free list is empty, dropChunk unmaps one it has no room
+	// for. Nil for epoll (make, and the garbage collector).
+	newChunk  func() []byte
+	dropChunk func([]byte)
 }
 
 // chunkSize is the size of the chunks output is gathered in.
@@ -58,12 +64,19 @@ func (l *loopIO) getChunk() []byte {
 		l.free = l.free[:n-1]
 		return b[:0]
 	}
+	if l.newChunk != nil {
+		return l.newChunk()
+	}
 	return make([]byte, 0, chunkSize)
 }
 
 func (l *loopIO) putChunk(b []byte) {
-	if cap(b) == chunkSize && len(l.free) < 256 {
+	switch {
+	case cap(b) != chunkSize:
+	case len(l.free) < 256:
 		l.free = append(l.free, b[:0])
+	case l.dropChunk != nil:
+		l.dropChunk(b)
 	}
 }
 
@@ -235,7 +248,7 @@ func (c *Conn) CloseWrite() error {
 	if c.outLen > 0 {
 		c.loop.flushConn(c)
 	}
-	return shutdownWrite(int(c.fd))
+	return c.loop.shutdownWrite(c)
 }
 
 // PauseRead stops OnData for c until ResumeRead.

@@ -1,7 +1,7 @@
-// Package eventloop is an epoll event-loop engine for socket servers
-// (Linux): N loops, each a goroutine locked to its own OS thread that owns
-// an epoll instance and the connections assigned to it, and that calls your
-// Handler as events arrive. It is the socketkit answer to gnet, nbio and
+// Package eventloop is an event-loop engine for socket servers (Linux):
+// N loops, each a goroutine locked to its own OS thread that owns an epoll
+// instance (or an io_uring instance, see Backends) and the connections
+// assigned to it, and that calls your Handler as events arrive. It is the socketkit answer to gnet, nbio and
 // evio: fewer system calls and wake-ups per message and a few hundred bytes
 // per idle connection instead of a goroutine stack, plus what their users
 // ask for: bounded output with back-pressure, writes from any goroutine,
@@ -76,4 +76,39 @@
 // its connections closes and frees a descriptor; it never sleeps on the
 // loop, so its other connections are served meanwhile. Stats counts these
 // failures in AcceptErrors. Connections wait in the listen queue.
+//
+// # Backends
+//
+// Engine.Backend picks how the loops talk to the kernel; the Handler API
+// and everything above hold on both.
+//
+// BackendEpoll (the default): readiness from epoll_wait(2), then read(2)
+// and write(2) (or writev(2)) of the loop's own: three system calls for a
+// request and its answer on one connection.
+//
+// BackendIOUring (Linux 6.1 or later): each loop owns an io_uring
+// instance, created and entered only by its locked thread
+// (IORING_SETUP_SINGLE_ISSUER and IORING_SETUP_DEFER_TASKRUN). A round of
+// the loop is one io_uring_enter(2) that submits the round's sends and
+// waits for completions. Accepting is a multishot accept per listener;
+// receiving is a multishot receive per connection into one ring of
+// provided buffers per loop (2048 buffers of 4 KiB), which a buffer leaves
+// only for the length of an OnData call, so an idle connection holds none
+// and a client that does not read cannot hoard them; a connection has at
+// most one send in flight, and what is written meanwhile is sent with
+// the next. Output chunks are mapped out of the Go heap, since the kernel
+// reads them after the send is submitted. Other goroutines wake the loop
+// through an eventfd that the ring reads; they never touch the ring. A
+// closed connection's requests are canceled, and its descriptor is closed
+// when the last of them completes. Stats counts the rounds that found
+// the completion ring overflowed (CQOverflows) and the receives that ran
+// out of buffers (RecvNoBuffers); neither loses data. UDP engines use
+// epoll under every backend: recvmmsg(2) and sendmmsg(2) already take up
+// to 32 datagrams a system call.
+//
+// BackendAuto: io_uring where ProbeIOUring finds it usable, epoll
+// otherwise (a kernel before 6.1, the kernel.io_uring_disabled sysctl, a
+// seccomp filter such as Docker's default profile);
+// Engine.ResolvedBackend says which, and why in one sentence when it fell
+// back.
 package eventloop

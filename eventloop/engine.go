@@ -33,6 +33,10 @@ var (
 type Engine struct {
 	// Handler receives the events. Required.
 	Handler Handler
+	// Backend is the kernel interface the loops use: BackendEpoll (the
+	// zero value), BackendIOUring or BackendAuto. ResolvedBackend tells
+	// which one Serve runs and why, if it is not the one asked for.
+	Backend Backend
 	// Loops is the number of event loops; 0 means GOMAXPROCS.
 	Loops int
 	// ReusePort makes ListenAndServe open one SO_REUSEPORT listener per
@@ -73,6 +77,9 @@ type Engine struct {
 	done      chan struct{}
 	stats     engineStats
 	loopStats []*loopStats
+
+	backend    Backend // what Serve runs on (Backend resolved), under mu
+	backendWhy string  // why backend is not Backend, if it is not
 }
 
 type engineStats struct {
@@ -84,9 +91,10 @@ type engineStats struct {
 // loopStats are a loop's own counters, padded to a cache line of their
 // own on each side so that loops do not contend; Stats sums them.
 type loopStats struct {
-	_                 cacheLinePad
-	bytesIn, bytesOut atomic.Uint64
-	_                 [cacheLine - 16]byte
+	_                       cacheLinePad
+	bytesIn, bytesOut       atomic.Uint64
+	cqOverflows, recvNoBufs atomic.Uint64
+	_                       [cacheLine - 32]byte
 }
 
 // cacheLine is the size of a CPU cache line on the platforms the engine
@@ -101,6 +109,13 @@ type Stats struct {
 	AcceptErrors               uint64 // accept(2) failures for want of descriptors or memory (accepting paused)
 	Active                     int64
 	BytesIn, BytesOut          uint64
+
+	// io_uring backend: CQOverflows counts the rounds that found
+	// completions waiting in the kernel's overflow list (the completion
+	// ring was full: none is lost, but it is the slow path), RecvNoBuffers
+	// the multishot receives that ended because every provided buffer was
+	// in use (each is armed again; no data is lost).
+	CQOverflows, RecvNoBuffers uint64
 }
 
 // Stats returns the engine's counters. It may be called from any
@@ -114,6 +129,8 @@ func (e *Engine) Stats() Stats {
 	for _, l := range e.loopStats {
 		st.BytesIn += l.bytesIn.Load()
 		st.BytesOut += l.bytesOut.Load()
+		st.CQOverflows += l.cqOverflows.Load()
+		st.RecvNoBuffers += l.recvNoBufs.Load()
 	}
 	return st
 }

@@ -121,6 +121,10 @@ func (e *Engine) Serve(listeners ...*socket.Socket) error {
 	if _, ok := e.Handler.(PacketHandler); udp && !ok {
 		return refuse(errors.New("eventloop: a UDP engine needs a Handler with OnPacket"))
 	}
+	be, why, err := resolveBackend(e.Backend, udp)
+	if err != nil {
+		return refuse(err)
+	}
 	e.mu.Lock()
 	if e.started {
 		e.mu.Unlock()
@@ -131,6 +135,7 @@ func (e *Engine) Serve(listeners ...*socket.Socket) error {
 		return refuse(ErrEngineClosed)
 	}
 	e.started = true
+	e.backend, e.backendWhy = be, why
 	e.done = make(chan struct{})
 	e.listeners = listeners
 	n := e.loopCount()

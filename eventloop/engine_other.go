@@ -43,5 +43,5 @@ func (l *loop) flushDirty()                     {}
 func (l *loop) flushConn(c *Conn)               {}
 func (l *loop) closeAfterFlush(c *Conn)         {}
 func (l *loop) watch(c *Conn)                   {}
-func shutdownWrite(fd int) error                { return errUnsupported }
+func (l *loop) shutdownWrite(c *Conn) error     { return errUnsupported }
 func sockAddr(fd int, peer bool) net.Addr       { return nil }

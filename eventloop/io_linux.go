@@ -88,21 +88,7 @@ func (l *loop) read(c *Conn) {
 		l.closeNow(c, os.NewSyscallError("read", err))
 		return
 	case n == 0:
-		// The peer closed its side. Offer what is left, then ask the handler
-		// (OnEOF), or close once the pending output is out.
-		if len(c.in) > 0 {
-			l.offer(c, c.in)
-		}
-		if c.flags&fClosed != 0 {
-			return
-		}
-		if h, ok := l.e.Handler.(EOFHandler); ok {
-			c.flags |= fReadEOF
-			l.watch(c) // stop watching input: level-triggered EOF would repeat
-			l.dispatch(c, func() Action { return h.OnEOF(c) })
-			return
-		}
-		l.closeAfterFlush(c)
+		l.eof(c)
 		return
 	}
 	l.stats.bytesIn.Add(uint64(n))
@@ -114,6 +100,25 @@ func (l *loop) read(c *Conn) {
 	} else {
 		l.offer(c, l.buf[:n])
 	}
+}
+
+// eof handles the end of c's input: the peer has shut down its side.
+// What is left unread is offered once more; then the handler decides
+// (OnEOF), or the connection closes once its output is out.
+func (l *loop) eof(c *Conn) {
+	if len(c.in) > 0 {
+		l.offer(c, c.in)
+	}
+	if c.flags&fClosed != 0 {
+		return
+	}
+	if h, ok := l.e.Handler.(EOFHandler); ok {
+		c.flags |= fReadEOF
+		l.watch(c) // stop watching input: level-triggered EOF would repeat
+		l.dispatch(c, func() Action { return h.OnEOF(c) })
+		return
+	}
+	l.closeAfterFlush(c)
 }
 
 // offer lends data to OnData and keeps what it leaves unread.
@@ -214,6 +219,9 @@ func (l *loop) flushConn(c *Conn) {
 // writeOut makes one write(2) of c's first chunk, or one writev(2) of as
 // many chunks as the loop's iovec holds.
 func (l *loop) writeOut(c *Conn) (int, error) {
+	if l.u != nil {
+		return l.u.send(c) // queued for the end of the round
+	}
 	if len(c.out) == 1 {
 		b := c.out[0][c.outOff:]
 		r, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(c.fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
@@ -289,7 +297,7 @@ func (l *loop) closeNow(c *Conn, cause error) {
 	fd := int(c.fd)
 	l.conns[fd] = nil
 	l.nconns--
-	unix.Close(fd) // also takes it out of the poller
+	l.p.closeConn(c)
 	if l.acceptPaused {
 		l.resumeAccept() // a descriptor is free: try again now
 	}
@@ -347,9 +355,13 @@ func (l *loop) closeAll() {
 	}
 }
 
-// shutdownWrite is shutdown(2) SHUT_WR.
-func shutdownWrite(fd int) error {
-	return os.NewSyscallError("shutdown", unix.Shutdown(fd, unix.SHUT_WR))
+// shutdownWrite is shutdown(2) SHUT_WR of c (with io_uring, once the
+// output in flight is out).
+func (l *loop) shutdownWrite(c *Conn) error {
+	if l.u != nil {
+		return l.u.shutdownWrite(c)
+	}
+	return os.NewSyscallError("shutdown", unix.Shutdown(int(c.fd), unix.SHUT_WR))
 }
 
 // sockAddr returns fd's address (getsockname(2)) or its peer's

@@ -19,7 +19,8 @@ import (
 type loop struct {
 	loopIO
 	id  int
-	p   *poller
+	p   backend
+	u   *uring       // p, when it is io_uring
 	tid atomic.Int32 // the OS thread the loop's goroutine is locked to, 0 when it is not (see Engine.callingLoop)
 
 	conns  []*Conn // by descriptor
@@ -62,12 +63,23 @@ type loop struct {
 }
 
 func newLoop(e *Engine, id int) (*loop, error) {
-	p, err := newPoller()
-	if err != nil {
-		return nil, err
+	l := &loop{loopIO: loopIO{e: e}, id: id,
+		iov: make([]unix.Iovec, 0, 64), stats: &loopStats{}}
+	if e.backend == BackendIOUring {
+		u, err := newUring(l)
+		if err != nil {
+			return nil, err
+		}
+		l.p, l.u = u, u
+		l.newChunk, l.dropChunk = newOffHeapChunk, dropOffHeapChunk
+	} else {
+		p, err := newPoller()
+		if err != nil {
+			return nil, err
+		}
+		l.p = p
+		l.buf = make([]byte, e.readBufferSize())
 	}
-	l := &loop{loopIO: loopIO{e: e}, id: id, p: p,
-		buf: make([]byte, e.readBufferSize()), iov: make([]unix.Iovec, 0, 64), stats: &loopStats{}}
 	e.loopStats = append(e.loopStats, l.stats)
 	if e.IdleTimeout > 0 {
 		l.tickDur = e.IdleTimeout / 8
@@ -99,28 +111,8 @@ func (l *loop) run() (err error) {
 		}
 		ms := l.timeoutMs()
 		l.yield() // at most every 5ms, busy or about to block
-		n, err := l.p.wait(ms)
-		if err != nil {
+		if err := l.p.poll(l, ms); err != nil {
 			return err
-		}
-		for i := 0; i < n; i++ {
-			if i&63 == 63 {
-				l.yield() // a long batch (slow callbacks, a traced process)
-			}
-			tok, ready := l.p.event(i)
-			switch tok.tag {
-			case wakeTag:
-				l.p.woken()
-				l.runTasks()
-			case listenerTag:
-				if l.lnUDP {
-					l.readPackets(int(tok.fd))
-				} else {
-					l.accept(int(tok.fd))
-				}
-			default:
-				l.ready(tok, ready)
-			}
 		}
 		l.flushDirty()
 		l.runWritable()
@@ -314,6 +306,12 @@ func (l *loop) yield() {
 		return
 	}
 	l.lastYield = now
+	if l.u != nil {
+		// The ring belongs to this thread (SINGLE_ISSUER): the goroutine
+		// stays locked, and the yield hands the thread over and back.
+		runtime.Gosched()
+		return
+	}
 	// Unlocked for the yield: a locked goroutine's Gosched hands the
 	// thread to another M and back (four futex calls); an unlocked one
 	// just goes round the run queue, and with nothing else to run comes

@@ -5,7 +5,10 @@ package eventloop_test
 import (
 	"context"
 	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -14,7 +17,56 @@ import (
 	"github.com/socketkit/socketkit/internal/sockettest"
 )
 
-func TestMain(m *testing.M) { sockettest.VerifyTestMain(m) }
+var backendFlag = flag.String("backend", "both", "the engine backend the tests run on: epoll, io_uring or both")
+
+// TestMain runs every test of the package once on each backend (the
+// default backend of an Engine is switched between the runs; tests that
+// concern one backend set it themselves). Where io_uring is unusable its
+// run is skipped with the reason, unless REQUIRE_URING=1 (CI), which
+// fails instead.
+func TestMain(m *testing.M) {
+	flag.Parse()
+	sockettest.VerifyRun(func() int {
+		var backends []eventloop.Backend
+		switch *backendFlag {
+		case "both":
+			backends = []eventloop.Backend{eventloop.BackendEpoll, eventloop.BackendIOUring}
+		case "epoll", "io_uring":
+			backends = []eventloop.Backend{eventloop.Backend(*backendFlag)}
+		default:
+			fmt.Fprintf(os.Stderr, "-backend %q: want epoll, io_uring or both\n", *backendFlag)
+			return 2
+		}
+		code := 0
+		for _, b := range backends {
+			if b == eventloop.BackendIOUring {
+				if err := eventloop.ProbeIOUring(); err != nil {
+					if os.Getenv("REQUIRE_URING") == "1" {
+						fmt.Fprintf(os.Stderr, "FAIL: REQUIRE_URING=1 and the io_uring backend cannot run: %v\n", err)
+						code = 1
+					} else {
+						fmt.Printf("=== SKIP backend io_uring: %v\n", err)
+					}
+					continue
+				}
+			}
+			fmt.Printf("=== backend %s\n", b)
+			eventloop.SetDefaultBackend(b)
+			if c := m.Run(); c != 0 {
+				fmt.Printf("--- FAIL: backend %s\n", b)
+				code = c
+			}
+		}
+		eventloop.SetDefaultBackend(eventloop.BackendEpoll)
+		return code
+	})
+}
+
+// backendOf is the backend e runs on, for messages.
+func backendOf(e *eventloop.Engine) eventloop.Backend {
+	b, _ := e.ResolvedBackend()
+	return b
+}
 
 // echo writes back what it reads.
 type echo struct{ eventloop.BaseHandler }

@@ -32,6 +32,31 @@ import (
 //     that already carries the result of a completed recv or send is a
 //     readiness the loop's read and flush paths take without a system
 //     call of their own.
+//
+// The loop holds its backend as the interface below: *poller (epoll) or
+// *uring (io_uring, uring_linux.go). A round of the loop is one poll,
+// which waits and then hands what it learned to the loop's connections:
+// readiness, for epoll, which the loop's read and flush paths act on with
+// system calls of their own; completions, for io_uring, whose data the
+// loop offers to OnData directly. The loop's writes go through writeOut,
+// which with io_uring queues a send instead of making one.
+type backend interface {
+	add(fd int, in interest, tag int32) error
+	mod(fd int, in interest, tag int32) error
+	del(fd int) error
+	// poll waits up to ms milliseconds (-1: until something happens) and
+	// handles what happened.
+	poll(l *loop, ms int) error
+	// closeConn is the backend's part of closing c, whose slot the loop
+	// has emptied: its descriptor is closed, at once or once the requests
+	// on it have completed.
+	closeConn(c *Conn)
+	// wake makes poll return; the only method other goroutines call.
+	wake()
+	// close releases the backend, once no goroutine can wake it.
+	close()
+}
+
 type poller struct {
 	epfd   int
 	wakefd int
@@ -162,6 +187,39 @@ func (p *poller) wait(ms int) (int, error) {
 	p.full = n == len(p.events)
 	return n, nil
 }
+
+// poll waits for events and hands each to the loop: a wake-up runs the
+// tasks queued by other goroutines, a listener accepts (or, for UDP,
+// reads datagrams), a connection reads or flushes.
+func (p *poller) poll(l *loop, ms int) error {
+	n, err := p.wait(ms)
+	if err != nil {
+		return err
+	}
+	for i := 0; i < n; i++ {
+		if i&63 == 63 {
+			l.yield() // a long batch (slow callbacks, a traced process)
+		}
+		tok, ready := p.event(i)
+		switch tok.tag {
+		case wakeTag:
+			p.woken()
+			l.runTasks()
+		case listenerTag:
+			if l.lnUDP {
+				l.readPackets(int(tok.fd))
+			} else {
+				l.accept(int(tok.fd))
+			}
+		default:
+			l.ready(tok, ready)
+		}
+	}
+	return nil
+}
+
+// closeConn closes c's descriptor, which also takes it out of epoll.
+func (p *poller) closeConn(c *Conn) { unix.Close(int(c.fd)) }
 
 // event returns the i-th event of the last wait.
 func (p *poller) event(i int) (token, readiness) {

@@ -92,10 +92,17 @@ func LeakCheck(t testing.TB) {
 // ignore strings (a third-party package's path) is not counted: only for
 // a peer the tests run in process and cannot stop fully.
 func VerifyTestMain(m *testing.M, ignore ...string) {
+	VerifyRun(m.Run, ignore...)
+}
+
+// VerifyRun is VerifyTestMain for a package whose TestMain runs its tests
+// more than once (run calls m.Run for each configuration) and returns the
+// exit code.
+func VerifyRun(run func() int, ignore ...string) {
 	UseOfflineResolver()
 	before := SocketFds()
 	beforeG := GoroutineIDs()
-	code := m.Run()
+	code := run()
 	if code == 0 {
 		var leaked []string
 		if !settle(3*time.Second, func() bool { leaked = newFds(before); return len(leaked) == 0 }) {
