@@ -37,14 +37,15 @@ type Result struct {
 	Size     int     `json:"size"`
 	Depth    int     `json:"depth"`
 	Seconds  float64 `json:"seconds"`
-	Msgs     uint64  `json:"msgs"`
+	Msgs     uint64  `json:"msgs"`     // messages echoed in the measured time
+	AllMsgs  uint64  `json:"all_msgs"` // messages echoed in the whole run, warm-up included: Verified is AllMsgs * Size
 	MsgsPerS float64 `json:"msgs_per_s"`
 	MBPerS   float64 `json:"mb_per_s"`
 	P50us    float64 `json:"p50_us"`
 	P99us    float64 `json:"p99_us"`
 	P999us   float64 `json:"p999_us"`
 	MaxUs    float64 `json:"max_us"`
-	Verified int64   `json:"verified_bytes"`
+	Verified int64   `json:"verified_bytes"` // bytes echoed and checked in the whole run
 	Errors   int     `json:"errors"`
 	// Hist holds every measured latency, for charts.
 	Hist *hist.H `json:"-"`

@@ -80,7 +80,8 @@ type conn struct {
 	closed  bool
 }
 
-// dialAll connects n sockets, non-blocking, a few hundred at a time.
+// dial connects n sockets, blocking (loopback completes at once and the
+// listen queue takes the burst), then makes each non-blocking.
 func dial(addr string, n, srcIPs int) ([]*conn, error) {
 	var sa unix.Sockaddr
 	family := unix.AF_INET
@@ -332,6 +333,7 @@ func run(conns []*conn, size, depth int, warm, dur time.Duration, count int64) (
 	secs := measuredEnd.Sub(measuredStart).Seconds()
 	res.Seconds = secs
 	res.Msgs = msgs
+	res.AllMsgs = total
 	if secs > 0 {
 		res.MsgsPerS = float64(msgs) / secs
 		res.MBPerS = float64(msgs) * float64(size) / secs / 1e6

@@ -71,8 +71,9 @@ histogram. The load runs on one OS thread with its own epoll loop.`,
 			if asJSON {
 				return json.NewEncoder(e.stdout).Encode(res)
 			}
-			fmt.Fprintf(e.stdout, "%d connections x %d B, %d in flight, %.1fs\n", res.Conns, res.Size, res.Depth, res.Seconds)
-			fmt.Fprintf(e.stdout, "  %.0f msgs/s   %.2f MB/s   %d messages, %d bytes verified, 0 errors\n", res.MsgsPerS, res.MBPerS, res.Msgs, res.Verified)
+			fmt.Fprintf(e.stdout, "%s x %d B, %d in flight, %.1fs\n", plural(res.Conns, "connection"), res.Size, res.Depth, res.Seconds)
+			fmt.Fprintf(e.stdout, "  %.0f msgs/s   %.2f MB/s\n", res.MsgsPerS, res.MBPerS)
+			fmt.Fprintf(e.stdout, "  %d messages measured, %d in all with the warm-up: %d bytes verified, 0 errors\n", res.Msgs, res.AllMsgs, res.Verified)
 			fmt.Fprintf(e.stdout, "  latency p50 %.1f us   p99 %.1f us   p99.9 %.1f us   max %.1f us\n", res.P50us, res.P99us, res.P999us, res.MaxUs)
 			if png != "" {
 				fmt.Fprintf(e.stdout, "  histogram: %s\n", png)

@@ -236,6 +236,32 @@ func TestBench(t *testing.T) {
 	}
 }
 
+// TestBenchCounts: the text report counts messages and bytes alike: the
+// measured messages, and all of them with the warm-up, whose bytes are the
+// bytes verified.
+func TestBenchCounts(t *testing.T) {
+	addr := serveInProcess(t, "echo", "--addr", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+	host, port, _ := strings.Cut(addr, ":")
+	code, out, errs := run(t, "", "bench", host, port, "-c", "2", "-s", "100", "-d", "300ms", "--warmup", "200ms")
+	if code != 0 {
+		t.Fatalf("bench exited %d: %s", code, errs)
+	}
+	m := regexp.MustCompile(`(\d+) messages measured, (\d+) in all with the warm-up: (\d+) bytes verified`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no message and byte counts in:\n%s", out)
+	}
+	var measured, all, verified int64
+	fmt.Sscan(m[1], &measured)
+	fmt.Sscan(m[2], &all)
+	fmt.Sscan(m[3], &verified)
+	if measured == 0 || measured > all || verified != all*100 {
+		t.Fatalf("inconsistent counts: %d measured, %d in all, %d bytes (want %d):\n%s", measured, all, verified, all*100, out)
+	}
+	if !strings.Contains(out, "2 connections x 100 B") {
+		t.Errorf("no summary line:\n%s", out)
+	}
+}
+
 func TestResolveAndInfo(t *testing.T) {
 	code, out, errs := run(t, "", "resolve", "localhost", "http", "--type", "stream", "-4")
 	if code != 0 || !regexp.MustCompile(`AF_INET\s+SOCK_STREAM\s+IPPROTO_TCP\s+\S+\s+127\.0\.0\.1:80`).MatchString(out) {

@@ -49,6 +49,11 @@ func progress(e *env, size int64, what string, quiet bool) *progressbar.Progress
 		progressbar.OptionThrottle(100*time.Millisecond),
 		progressbar.OptionOnCompletion(func() { fmt.Fprintln(e.stderr) }),
 		progressbar.OptionUseANSICodes(true),
+		// Start the clock now, with an empty bar: otherwise it starts at
+		// the first chunk, and the first rate is that chunk over no time
+		// at all (terabytes per second). The throttle then keeps every
+		// later rate to at least 100ms of transfer.
+		progressbar.OptionSetRenderBlankState(true),
 	)
 }
 

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -96,5 +98,61 @@ func TestRecvInterrupted(t *testing.T) {
 	}
 	if left, _ := os.ReadDir(dir); len(left) > 0 {
 		t.Errorf("an interrupted transfer left files behind: %v", left)
+	}
+}
+
+// inPty runs a command with its stdout and stderr on a terminal (a pty) and
+// prints what it wrote.
+const inPty = `
+import os, pty, subprocess, sys
+m, s = pty.openpty()
+p = subprocess.Popen(sys.argv[1:], stdin=subprocess.DEVNULL, stdout=s, stderr=s)
+os.close(s)
+out = b""
+while True:
+    try:
+        b = os.read(m, 65536)
+    except OSError:
+        break
+    if not b:
+        break
+    out += b
+sys.stdout.buffer.write(out)
+sys.exit(p.wait())
+`
+
+// TestTransferProgressRates: on a terminal, send and recv draw progress
+// bars whose rates are real: never the terabytes per second of a first tick
+// measured over no time at all.
+func TestTransferProgressRates(t *testing.T) {
+	bin, err := sockBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	src := filepath.Join(dir, "big.bin")
+	if err := os.WriteFile(src, bytes.Repeat([]byte("progress"), 64<<20/8), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	port := fmt.Sprint(freePort(t))
+	recv := start(t, "python3", "-c", inPty, bin, "recv", "127.0.0.1", port, "-o", filepath.Join(dir, "got.bin"))
+	waitListen(t, "tcp", "127.0.0.1:"+port)
+	send := start(t, "python3", "-c", inPty, bin, "send", src, "127.0.0.1", port)
+	for _, p := range []*proc{send, recv} {
+		if code := p.exits(60 * time.Second); code != 0 {
+			t.Fatalf("exit %d: %s%s", code, p.out.String(), p.errb.String())
+		}
+		out := p.out.String()
+		rates := regexp.MustCompile(`([0-9.]+) ([kMGTP]?)B/s\)`).FindAllStringSubmatch(out, -1)
+		if len(rates) == 0 {
+			t.Fatalf("no progress bar on a terminal:\n%q", out)
+		}
+		for _, r := range rates {
+			v, _ := strconv.ParseFloat(r[1], 64)
+			v *= map[string]float64{"": 1, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15}[r[2]]
+			if v > 100e9 {
+				t.Errorf("the bar shows %s %sB/s, beyond any loopback:\n%q", r[1], r[2], out)
+			}
+		}
 	}
 }
