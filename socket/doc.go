@@ -120,8 +120,9 @@
 // errors.Is matches the errno (syscall.ECONNREFUSED), os.ErrDeadlineExceeded
 // and, after Close, net.ErrClosed. EINTR is retried and never returned.
 // Where the reason is not obvious the message adds it, as for binding a
-// port below IPPORT_RESERVED without privilege or creating SOCK_RDM on a
-// kernel without TIPC or RDS. No input panics.
+// privileged port (below net.ipv4.ip_unprivileged_port_start, by default
+// IPPORT_RESERVED) without privilege or creating SOCK_RDM on a kernel
+// without TIPC or RDS. No input panics.
 //
 // # Platforms
 //

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 	"unsafe"
@@ -328,8 +329,10 @@ func (s *Socket) checkAddr(op string, addr Sockaddr) error {
 }
 
 // Bind wraps bind(2): it assigns the local address. Binding a port below
-// IPPORT_RESERVED without privilege fails with an error matching
-// syscall.EACCES that says so.
+// the first unprivileged one (IPPORT_RESERVED, unless the sysctl
+// net.ipv4.ip_unprivileged_port_start of the network namespace moves it)
+// without privilege fails with an error matching syscall.EACCES that says
+// so, with the threshold in force.
 //
 // Python: socket.socket.bind(address).
 func (s *Socket) Bind(addr Sockaddr) error {
@@ -351,9 +354,11 @@ func (s *Socket) Bind(addr Sockaddr) error {
 			return nil
 		}
 		var err error = os.NewSyscallError("bind", e)
-		if ap, ok := AddrPortOf(addr); ok && e == unix.EACCES && IsReservedPort(int(ap.Port())) {
-			err = withHint(err, "ports below IPPORT_RESERVED ("+strconv.Itoa(IPPORT_RESERVED)+
-				") need root or CAP_NET_BIND_SERVICE")
+		if ap, ok := AddrPortOf(addr); ok && e == unix.EACCES && ap.Port() > 0 {
+			if start := unprivilegedPortStart(); int(ap.Port()) < start {
+				err = withHint(err, "ports below "+strconv.Itoa(start)+
+					" (net.ipv4.ip_unprivileged_port_start) need root or CAP_NET_BIND_SERVICE")
+			}
 		}
 		if e == unix.EADDRINUSE {
 			err = withHint(err, addr.String()+" is already in use")
@@ -599,3 +604,19 @@ func (s *Socket) CloseRead() error { return s.Shutdown(SHUT_RD) }
 
 // CloseWrite is Shutdown(SHUT_WR), as on *net.TCPConn: the peer reads EOF.
 func (s *Socket) CloseWrite() error { return s.Shutdown(SHUT_WR) }
+
+// unprivilegedPortStart is the first port a process without
+// CAP_NET_BIND_SERVICE may bind in this network namespace: the sysctl
+// net.ipv4.ip_unprivileged_port_start (which applies to IPv6 too), or
+// IPPORT_RESERVED if it cannot be read. It is read on a failed bind only.
+func unprivilegedPortStart() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+	if err != nil {
+		return IPPORT_RESERVED
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return IPPORT_RESERVED
+	}
+	return n
+}

@@ -5,6 +5,7 @@ package socket_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -717,7 +718,7 @@ func TestReservedPort(t *testing.T) {
 	s := newSock(t, socket.AF_INET, socket.SOCK_STREAM)
 	err := s.Bind(&socket.Inet4Addr{Addr: [4]byte{127, 0, 0, 1}, Port: 80})
 	wantErrno(t, err, syscall.EACCES)
-	if !strings.Contains(err.Error(), "IPPORT_RESERVED") || !strings.Contains(err.Error(), "CAP_NET_BIND_SERVICE") {
+	if !strings.Contains(err.Error(), fmt.Sprintf("ports below %d (net.ipv4.ip_unprivileged_port_start)", start)) || !strings.Contains(err.Error(), "CAP_NET_BIND_SERVICE") {
 		t.Fatalf("error %q does not say why", err)
 	}
 	if !socket.IsReservedPort(80) || socket.IsReservedPort(socket.IPPORT_RESERVED) || socket.IsReservedPort(0) {
@@ -727,6 +728,25 @@ func TestReservedPort(t *testing.T) {
 	s2 := newSock(t, socket.AF_INET, socket.SOCK_STREAM)
 	if err := s2.Bind(&socket.Inet4Addr{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestReservedPortThreshold: the hint for a privileged port names the
+// threshold the kernel applies, net.ipv4.ip_unprivileged_port_start of the
+// network namespace (here raised to 2000), not IPPORT_RESERVED.
+func TestReservedPortThreshold(t *testing.T) {
+	if !sockettest.RunUnprivilegedInNetns(t, map[string]string{"net/ipv4/ip_unprivileged_port_start": "2000"}) {
+		return
+	}
+	s := newSock(t, socket.AF_INET, socket.SOCK_STREAM)
+	err := s.Bind(&socket.Inet4Addr{Port: 1500}) // above IPPORT_RESERVED, below the threshold
+	wantErrno(t, err, syscall.EACCES)
+	if !strings.Contains(err.Error(), "ports below 2000 (net.ipv4.ip_unprivileged_port_start) need root or CAP_NET_BIND_SERVICE") {
+		t.Fatalf("error %q does not give the threshold in force", err)
+	}
+	s2 := newSock(t, socket.AF_INET, socket.SOCK_STREAM)
+	if err := s2.Bind(&socket.Inet4Addr{Port: 2000}); err != nil {
+		t.Fatalf("port 2000 is not privileged here: %v", err)
 	}
 }
 
