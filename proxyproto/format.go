@@ -2,6 +2,7 @@ package proxyproto
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"net"
@@ -16,6 +17,9 @@ import (
 // address block of the transport's size, and a TypeCRC32C extension, if
 // present, gets the header's checksum as its value.
 func (h *Header) Format() ([]byte, error) {
+	if h == nil {
+		return nil, errors.New("proxyproto: format: nil *Header")
+	}
 	switch h.Version {
 	case 1:
 		return h.formatV1()
@@ -140,6 +144,9 @@ func (h *Header) putAddrs(a []byte) error {
 			ua, ok := addr.(*net.UnixAddr)
 			if !ok {
 				return fmt.Errorf("proxyproto: format: %v needs Unix addresses, have %T", h.Transport, addr)
+			}
+			if ua == nil {
+				return fmt.Errorf("proxyproto: format: %v needs Unix addresses, have a nil *net.UnixAddr", h.Transport)
 			}
 			// "@name" is an abstract name, as in Go's net package; "@"
 			// alone stays a path, since an empty abstract name reads back

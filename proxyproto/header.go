@@ -168,6 +168,9 @@ type Header struct {
 
 // TLV returns the value of the first extension of type t.
 func (h *Header) TLV(t TLVType) ([]byte, bool) {
+	if h == nil {
+		return nil, false
+	}
 	for _, x := range h.TLVs {
 		if x.Type == t {
 			return x.Value, true
@@ -178,6 +181,9 @@ func (h *Header) TLV(t TLVType) ([]byte, bool) {
 
 // String describes the header: "v2 PROXY TCP4 127.0.0.1:46668 -> 127.0.0.1:9100 +1 TLV".
 func (h *Header) String() string {
+	if h == nil {
+		return "<nil>"
+	}
 	s := fmt.Sprintf("v%d %v %v", h.Version, h.Command, h.Transport)
 	if h.Source != nil || h.Destination != nil {
 		s += fmt.Sprintf(" %v -> %v", h.Source, h.Destination)

@@ -92,8 +92,14 @@ type Listener struct {
 	HeaderTimeout time.Duration
 }
 
+// errNoListener is what a Listener without a net.Listener to wrap returns.
+var errNoListener = &net.OpError{Op: "listen", Net: "proxyproto", Err: fmt.Errorf("Listener.Listener is nil: %w", net.ErrClosed)}
+
 // Accept waits for the next connection that the Policy does not reject.
 func (l *Listener) Accept() (net.Conn, error) {
+	if l == nil || l.Listener == nil {
+		return nil, errNoListener
+	}
 	for {
 		c, err := l.Listener.Accept()
 		if err != nil {
@@ -118,6 +124,22 @@ func (l *Listener) Accept() (net.Conn, error) {
 	}
 }
 
+// Close closes the wrapped listener.
+func (l *Listener) Close() error {
+	if l == nil || l.Listener == nil {
+		return errNoListener
+	}
+	return l.Listener.Close()
+}
+
+// Addr returns the wrapped listener's address, nil if there is none.
+func (l *Listener) Addr() net.Addr {
+	if l == nil || l.Listener == nil {
+		return nil
+	}
+	return l.Listener.Addr()
+}
+
 // Conn is a connection accepted by a Listener. Its RemoteAddr and LocalAddr
 // are the client's addresses from the header, or the connection's own for
 // a Local command, an UNKNOWN transport or a skipped peer. It passes
@@ -139,6 +161,9 @@ type Conn struct {
 // NewConn wraps c, a connection from a proxy, as a Listener would with
 // the Require policy; timeout as in Listener.HeaderTimeout.
 func NewConn(c net.Conn, timeout time.Duration) *Conn {
+	if c == nil {
+		c = noConn{} // every method then fails with net.ErrClosed
+	}
 	if timeout == 0 {
 		timeout = DefaultHeaderTimeout
 	}
@@ -173,8 +198,11 @@ func (c *Conn) readHeader() {
 		c.mu.Unlock()
 	}
 	if c.err != nil {
-		c.err = &net.OpError{Op: "proxyproto", Net: c.Conn.LocalAddr().Network(),
-			Source: c.Conn.LocalAddr(), Addr: c.Conn.RemoteAddr(), Err: c.err}
+		oe := &net.OpError{Op: "proxyproto", Source: c.Conn.LocalAddr(), Addr: c.Conn.RemoteAddr(), Err: c.err}
+		if oe.Source != nil {
+			oe.Net = oe.Source.Network()
+		}
+		c.err = oe
 	}
 }
 
@@ -236,6 +264,9 @@ func (c *Conn) CloseWrite() error {
 // ReadFrom copies r to the connection, through the wrapped connection's own
 // ReadFrom (sendfile, splice) when it has one.
 func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
+	if r == nil {
+		return 0, errors.New("proxyproto: ReadFrom a nil io.Reader")
+	}
 	if rf, ok := c.Conn.(io.ReaderFrom); ok {
 		return rf.ReadFrom(r)
 	}
@@ -262,3 +293,18 @@ func (c *Conn) SyscallConn() (syscall.RawConn, error) {
 	}
 	return nil, &os.SyscallError{Syscall: "proxyproto: SyscallConn", Err: errors.ErrUnsupported}
 }
+
+// noConn stands in for the nil connection given to NewConn: every method
+// fails with an error matching net.ErrClosed, as on a closed connection.
+type noConn struct{}
+
+var errNoConn = &net.OpError{Op: "use", Net: "proxyproto", Err: fmt.Errorf("NewConn was given a nil net.Conn: %w", net.ErrClosed)}
+
+func (noConn) Read([]byte) (int, error)         { return 0, errNoConn }
+func (noConn) Write([]byte) (int, error)        { return 0, errNoConn }
+func (noConn) Close() error                     { return errNoConn }
+func (noConn) LocalAddr() net.Addr              { return nil }
+func (noConn) RemoteAddr() net.Addr             { return nil }
+func (noConn) SetDeadline(time.Time) error      { return errNoConn }
+func (noConn) SetReadDeadline(time.Time) error  { return errNoConn }
+func (noConn) SetWriteDeadline(time.Time) error { return errNoConn }

@@ -20,6 +20,9 @@ import (
 // peer closes in the middle of one (io.EOF if it sent nothing). Bound the
 // wait with a read deadline on the connection.
 func ReadHeader(r io.Reader) (*Header, error) {
+	if r == nil {
+		return nil, errors.New("proxyproto: ReadHeader from a nil io.Reader")
+	}
 	if peek, ok := peeker(r); ok {
 		return readPeeking(r, peek)
 	}

@@ -41,6 +41,9 @@ type DialOptions struct {
 // Python: socket.create_connection(address, timeout, source_address,
 // all_errors=...).
 func CreateConnection(ctx context.Context, address string, opts *DialOptions) (*Socket, error) {
+	if ctx == nil {
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: nil, Err: errNilContext}
+	}
 	var o DialOptions
 	if opts != nil {
 		o = *opts

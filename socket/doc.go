@@ -122,7 +122,15 @@
 // Where the reason is not obvious the message adds it, as for binding a
 // privileged port (below net.ipv4.ip_unprivileged_port_start, by default
 // IPPORT_RESERVED) without privilege or creating SOCK_RDM on a kernel
-// without TIPC or RDS. No input panics.
+// without TIPC or RDS.
+//
+// No argument panics: a nil context, address, reader, writer or
+// connection, or any other zero value, gives an error (a nil context one
+// matching syscall.EINVAL), and so do the methods of a zero Listener or
+// PacketConn. The receiver of a Socket method must be a Socket made by this
+// package (New, Socketpair, Accept, FromFd...): as with a nil
+// *net.TCPConn, the methods of a nil *Socket (but Close and String) and
+// those of a Socket{} literal panic.
 //
 // # Platforms
 //

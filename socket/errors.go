@@ -2,8 +2,10 @@ package socket
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"os"
+	"reflect"
 	"syscall"
 )
 
@@ -25,6 +27,34 @@ func (closedError) Is(target error) bool {
 // ErrUnsupported is returned, wrapped, for operations this platform or this
 // kernel does not provide. It is errors.ErrUnsupported.
 var ErrUnsupported = errors.ErrUnsupported
+
+// errNilContext is what a nil context.Context gives where the standard
+// library would panic: every function and method here that takes a context
+// returns it (wrapped as its other errors are) instead.
+var errNilContext = fmt.Errorf("nil context.Context: %w", syscall.EINVAL)
+
+// isNil reports whether v is nil or an interface holding a nil pointer (a
+// nil *net.TCPConn passed as a syscall.Conn), whose methods would panic.
+func isNil(v any) bool {
+	if v == nil {
+		return true
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Pointer, reflect.Interface, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan:
+		return rv.IsNil()
+	}
+	return false
+}
+
+// nilArg is the error for a nil argument v, named by its type (or by what,
+// for an untyped nil): "nil *net.TCPConn: invalid argument".
+func nilArg(v any, what string) error {
+	if v != nil {
+		what = reflect.TypeOf(v).String()
+	}
+	return fmt.Errorf("nil %s: %w", what, syscall.EINVAL)
+}
 
 // hintError adds an explanation to an error without hiding it from errors.Is
 // and errors.As.

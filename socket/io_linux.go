@@ -276,7 +276,7 @@ func (s *Socket) RecvfromAddrPort(b []byte, flags MsgFlag) (int, netip.AddrPort,
 
 // RecvContext is Recv bounded by ctx.
 func (s *Socket) RecvContext(ctx context.Context, b []byte, flags MsgFlag) (n int, err error) {
-	err = s.withContext(ctx, false, func() (err error) {
+	err = s.withContext(ctx, "recv", false, func() (err error) {
 		n, err = s.Recv(b, flags)
 		return err
 	})
@@ -285,7 +285,7 @@ func (s *Socket) RecvContext(ctx context.Context, b []byte, flags MsgFlag) (n in
 
 // RecvfromContext is Recvfrom bounded by ctx.
 func (s *Socket) RecvfromContext(ctx context.Context, b []byte, flags MsgFlag) (n int, from Sockaddr, err error) {
-	err = s.withContext(ctx, false, func() (err error) {
+	err = s.withContext(ctx, "recvfrom", false, func() (err error) {
 		n, from, err = s.Recvfrom(b, flags)
 		return err
 	})
@@ -380,7 +380,7 @@ func (s *Socket) SendtoAddrPort(b []byte, flags MsgFlag, to netip.AddrPort) (int
 
 // SendallContext is Sendall bounded by ctx.
 func (s *Socket) SendallContext(ctx context.Context, b []byte, flags MsgFlag) (n int, err error) {
-	err = s.withContext(ctx, true, func() (err error) {
+	err = s.withContext(ctx, "sendall", true, func() (err error) {
 		n, err = s.send("sendall", b, flags, nil, true)
 		return err
 	})
@@ -392,7 +392,7 @@ func (s *Socket) SendtoContext(ctx context.Context, b []byte, flags MsgFlag, to 
 	if err := s.checkAddr("sendto", to); err != nil {
 		return 0, err
 	}
-	err = s.withContext(ctx, true, func() (err error) {
+	err = s.withContext(ctx, "sendto", true, func() (err error) {
 		n, err = s.send("sendto", b, flags, to, false)
 		return err
 	})

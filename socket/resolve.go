@@ -133,6 +133,9 @@ type AddrInfo struct {
 //
 // Python: socket.getaddrinfo(host, port, family, type, proto, flags).
 func GetAddrInfo(ctx context.Context, host, port string, hints *AddrInfoHints) ([]AddrInfo, error) {
+	if ctx == nil {
+		return nil, &AddrInfoError{Code: EAI_SYSTEM, Name: host, Err: errNilContext}
+	}
 	var h AddrInfoHints
 	if hints != nil {
 		h = *hints
@@ -307,6 +310,9 @@ func eaiFromResolver(ctx context.Context, err error) EAI {
 //
 // Python: socket.getnameinfo(sockaddr, flags).
 func GetNameInfo(ctx context.Context, sa Sockaddr, flags NIFlag) (host, serv string, err error) {
+	if ctx == nil {
+		return "", "", &AddrInfoError{Code: EAI_SYSTEM, Name: addrString(sa), Err: errNilContext}
+	}
 	ap, ok := AddrPortOf(sa)
 	if !ok {
 		return "", "", &AddrInfoError{Code: EAI_FAMILY, Name: addrString(sa)}

@@ -278,6 +278,9 @@ func ParseAddr(f Family, s string) (Sockaddr, error) {
 
 // ParseAddrContext is ParseAddr with a context that bounds name resolution.
 func ParseAddrContext(ctx context.Context, f Family, s string) (Sockaddr, error) {
+	if ctx == nil {
+		return nil, &AddrError{Addr: s, Family: f, Reason: "cannot resolve", Err: errNilContext}
+	}
 	switch f {
 	case AF_UNIX:
 		return parseUnix(s)
@@ -421,7 +424,7 @@ func resolveOne(ctx context.Context, f Family, host string) (netip.Addr, error) 
 // socket of type t: *net.TCPAddr, *net.UDPAddr, *net.IPAddr or *net.UnixAddr.
 // It returns nil for a nil sa, and a generic net.Addr for other families.
 func NetAddr(sa Sockaddr, t Type) net.Addr {
-	if sa == nil {
+	if isNilAddr(sa) {
 		return nil
 	}
 	t &^= typeFlags

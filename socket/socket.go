@@ -278,7 +278,10 @@ func earliest(t time.Time, user int64) time.Time {
 // back. When ctx ends the call, the error's cause is ctx.Err()
 // (context.Canceled or context.DeadlineExceeded), still wrapped in the
 // *net.OpError that names the operation.
-func (s *Socket) withContext(ctx context.Context, write bool, fn func() error) error {
+func (s *Socket) withContext(ctx context.Context, op string, write bool, fn func() error) error {
+	if ctx == nil {
+		return s.opErr(op, nil, errNilContext)
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}

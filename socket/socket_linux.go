@@ -224,6 +224,9 @@ func FromFd(fd int, f Family, t Type, p Protocol) (*Socket, error) {
 // *net.UDPConn, *net.UnixConn, *net.TCPListener, *os.File or any other
 // syscall.Conn, into a new Socket. c stays open and usable; close both.
 func FromConn(c syscall.Conn) (*Socket, error) {
+	if isNil(c) {
+		return nil, &net.OpError{Op: "socket", Net: "conn", Err: nilArg(c, "syscall.Conn")}
+	}
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return nil, &net.OpError{Op: "socket", Net: "conn", Err: err}
@@ -402,7 +405,7 @@ func (s *Socket) Accept() (*Socket, Sockaddr, error) {
 func (s *Socket) AcceptContext(ctx context.Context) (*Socket, Sockaddr, error) {
 	var c *Socket
 	var sa Sockaddr
-	err := s.withContext(ctx, false, func() (err error) {
+	err := s.withContext(ctx, "accept", false, func() (err error) {
 		c, sa, err = s.accept()
 		return err
 	})
@@ -426,7 +429,7 @@ func (s *Socket) Connect(addr Sockaddr) error {
 
 // ConnectContext is Connect bounded by ctx.
 func (s *Socket) ConnectContext(ctx context.Context, addr Sockaddr) error {
-	return s.withContext(ctx, true, func() error {
+	return s.withContext(ctx, "connect", true, func() error {
 		errno, err := s.connect(addr, ctx)
 		if err == nil && errno != 0 {
 			err = s.opErr("connect", addr, os.NewSyscallError("connect", errno))

@@ -152,6 +152,9 @@ func (s *Socket) ReadFrom(r io.Reader) (int64, error) {
 			return 0, nil
 		}
 	}
+	if isNil(src) {
+		return 0, s.opErr("readfrom", nil, nilArg(src, "io.Reader"))
+	}
 	var n int64
 	var handled bool
 	var err error
@@ -257,6 +260,9 @@ func (s *Socket) sendfile(frc syscall.RawConn, remain int64) (written int64, han
 func (s *Socket) WriteTo(w io.Writer) (int64, error) {
 	if s.closed.Load() {
 		return 0, s.opErr("writeto", nil, ErrClosed)
+	}
+	if isNil(w) {
+		return 0, s.opErr("writeto", nil, nilArg(w, "io.Writer"))
 	}
 	var n int64
 	if s.typ == SOCK_STREAM {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"reflect"
 	"runtime/debug"
 	"syscall"
 	"time"
@@ -126,6 +127,45 @@ type HandlerFunc func(ctx context.Context, r *Request) error
 
 // Handle calls f.
 func (f HandlerFunc) Handle(ctx context.Context, r *Request) error { return f(ctx, r) }
+
+// errNilContext is what Serve, HandleRequest and Shutdown return for a nil
+// context.Context (the standard library would panic).
+var errNilContext = errors.New("socketserver: nil context.Context (use context.Background())")
+
+// checkHandler rejects a handler that would panic on the first request: a
+// nil Handler, a nil HandlerFunc, a nil *StreamHandler or *DatagramHandler
+// or one whose Func is nil, or any other nil pointer.
+func checkHandler(h Handler) error {
+	switch h := h.(type) {
+	case nil:
+		return errors.New("socketserver: nil Handler")
+	case HandlerFunc:
+		if h == nil {
+			return errors.New("socketserver: nil HandlerFunc")
+		}
+	case *StreamHandler:
+		if h == nil || h.Func == nil {
+			return errors.New("socketserver: StreamHandler with a nil Func")
+		}
+	case *DatagramHandler:
+		if h == nil || h.Func == nil {
+			return errors.New("socketserver: DatagramHandler with a nil Func")
+		}
+	default:
+		if v := reflect.ValueOf(h); (v.Kind() == reflect.Pointer || v.Kind() == reflect.Func) && v.IsNil() {
+			return fmt.Errorf("socketserver: nil %T Handler", h)
+		}
+	}
+	return nil
+}
+
+// checkCall is the argument check of Serve and HandleRequest.
+func checkCall(ctx context.Context, h Handler) error {
+	if ctx == nil {
+		return errNilContext
+	}
+	return checkHandler(h)
+}
 
 // StreamRequest is what a StreamHandler's function gets: the request, a
 // buffered reader on the connection and a writer to it.

@@ -201,8 +201,14 @@ func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.Logger = l }
 // New returns a server for network and addr, bound and listening, with opts
 // applied before binding. It is the constructor the others call.
 func New(network, addr string, h Handler, opts ...Option) (*Server, error) {
+	if err := checkHandler(h); err != nil {
+		return nil, err
+	}
 	s := &Server{Network: network, Addr: addr, Handler: h}
-	for _, o := range opts {
+	for i, o := range opts {
+		if o == nil {
+			return nil, fmt.Errorf("socketserver: option %d is a nil Option", i)
+		}
 		o(s)
 	}
 	if err := s.Bind(); err != nil {
@@ -445,6 +451,9 @@ func (s *Server) ServeForever() error { return s.Serve(context.Background()) }
 // With the Prefork dispatcher, Serve in the parent process supervises the
 // children instead; in a child it serves and then exits the process.
 func (s *Server) Serve(ctx context.Context) error {
+	if err := checkCall(ctx, s.Handler); err != nil {
+		return err
+	}
 	if err := s.ensureBound(); err != nil {
 		return err
 	}
@@ -950,6 +959,9 @@ func (s *Server) logger() *slog.Logger {
 // Timeout (and until ctx ends). When the wait times out it calls OnTimeout
 // and returns ErrTimeout. Python: handle_request().
 func (s *Server) HandleRequest(ctx context.Context) error {
+	if err := checkCall(ctx, s.Handler); err != nil {
+		return err
+	}
 	if err := s.ensureBound(); err != nil {
 		return err
 	}
@@ -1074,6 +1086,9 @@ func (s *Server) waitServeLoop() {
 // (their contexts are canceled and their connections closed) and returns
 // ctx's error. Python: shutdown(), which only stops the loop.
 func (s *Server) Shutdown(ctx context.Context) error {
+	if ctx == nil {
+		return errNilContext
+	}
 	s.beginClose()
 	if pf, ok := s.Dispatcher.(*Prefork); ok && !isPreforkChild() {
 		err := pf.shutdown(ctx)
@@ -1107,6 +1122,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // connection and cancels the handlers' contexts. With BlockOnClose it then
 // waits for the handlers to return. Python: server_close().
 func (s *Server) Close() error {
+	if s == nil {
+		return os.ErrInvalid // as (*os.File).Close: srv, err := New(...); defer srv.Close()
+	}
 	s.beginClose()
 	if pf, ok := s.Dispatcher.(*Prefork); ok && !isPreforkChild() {
 		ctx, cancel := context.WithCancel(context.Background())
