@@ -440,7 +440,8 @@ func (s *Socket) ConnectContext(ctx context.Context, addr Sockaddr) error {
 
 // ConnectEx is Connect that reports connect(2)'s errno instead of failing:
 // 0 on success, syscall.ECONNREFUSED for a closed port, syscall.EINPROGRESS
-// on a non-blocking socket. err is non-nil only for failures that are not
+// on a non-blocking socket, then syscall.EALREADY while that connection is
+// still in progress, and syscall.EISCONN on a socket already connected. err is non-nil only for failures that are not
 // connect(2)'s: a bad address, a closed socket, or a timeout (an error
 // matching os.ErrDeadlineExceeded; Python returns EWOULDBLOCK there).
 //
@@ -500,11 +501,19 @@ func (s *Socket) connect(addr Sockaddr, ctx context.Context) (syscall.Errno, err
 						backoff *= 2
 					}
 					continue
-				case 0, unix.EISCONN:
+				case 0:
 					errno = 0
 					return true
-				case unix.EINPROGRESS, unix.EALREADY:
-				default:
+				case unix.EALREADY:
+					// An earlier non-blocking connect is still in progress:
+					// non-blocking mode says so, as connect(2) and Python's
+					// connect_ex do (114); blocking mode waits for it.
+					if nonblock {
+						errno = e
+						return true
+					}
+				case unix.EINPROGRESS:
+				default: // EISCONN (106) included: the socket was already connected
 					errno = e
 					return true
 				}
@@ -528,10 +537,19 @@ func (s *Socket) connect(addr Sockaddr, ctx context.Context) (syscall.Errno, err
 		case unix.EINPROGRESS, unix.EALREADY, unix.EINTR:
 			return false
 		case 0:
-			if _, err := unix.Getpeername(int(fd)); err == unix.ENOTCONN {
+			// Ask connect(2) again: EALREADY while the handshake goes on;
+			// 0 once it is done, which also marks the socket connected in
+			// the kernel, so that a later connect reports EISCONN as after
+			// a blocking connect(2) (EISCONN here means the same success).
+			_, _, e := unix.Syscall(unix.SYS_CONNECT, fd, uintptr(unsafe.Pointer(&rsa)), uintptr(n))
+			switch e {
+			case unix.EALREADY, unix.EINPROGRESS, unix.EINTR:
 				return false // not connected yet
+			case 0, unix.EISCONN:
+				errno = 0
+			default:
+				errno = e
 			}
-			errno = 0
 			return true
 		default:
 			errno = e

@@ -519,6 +519,61 @@ func TestConnectEx(t *testing.T) {
 	}
 }
 
+// TestConnectAgain: connect on a socket that is already connected, or whose
+// non-blocking connect is still in progress, reports what connect(2) and
+// Python's connect_ex report on Linux: EISCONN (106) and EALREADY (114).
+// The first connect after a non-blocking one has finished returns 0, as
+// the kernel does, so polling with connect_ex works.
+func TestConnectAgain(t *testing.T) {
+	sockettest.LeakCheck(t)
+	_, addr := listen(t, streamNets[0])
+	c := newSock(t, socket.AF_INET, socket.SOCK_STREAM)
+	if errno, err := c.ConnectEx(addr); errno != 0 || err != nil {
+		t.Fatalf("ConnectEx(listener) = %v, %v", errno, err)
+	}
+	if errno, err := c.ConnectEx(addr); errno != syscall.EISCONN || err != nil {
+		t.Fatalf("ConnectEx on a connected socket = %d (%v), %v; want 106 EISCONN as Python's connect_ex", int(errno), errno, err)
+	}
+	wantErrno(t, c.Connect(addr), syscall.EISCONN)
+
+	// A listener whose queue is full (backlog 0 holds one connection)
+	// drops the next SYN, so a non-blocking connect stays in progress.
+	full := newSock(t, socket.AF_INET, socket.SOCK_STREAM)
+	full.Bind(&socket.Inet4Addr{Addr: [4]byte{127, 0, 0, 1}})
+	if err := full.Listen(0); err != nil {
+		t.Fatal(err)
+	}
+	faddr := sockname(t, full)
+	filler := newSock(t, socket.AF_INET, socket.SOCK_STREAM)
+	filler.SetTimeout(5 * time.Second)
+	if err := filler.Connect(faddr); err != nil {
+		t.Fatal(err)
+	}
+	nb := newSock(t, socket.AF_INET, socket.SOCK_STREAM)
+	nb.SetBlocking(false)
+	if errno, err := nb.ConnectEx(faddr); errno != syscall.EINPROGRESS || err != nil {
+		t.Fatalf("non-blocking ConnectEx = %v, %v; want EINPROGRESS", errno, err)
+	}
+	if errno, err := nb.ConnectEx(faddr); errno != syscall.EALREADY || err != nil {
+		t.Fatalf("ConnectEx while in progress = %d (%v), %v; want 114 EALREADY as Python's connect_ex", int(errno), errno, err)
+	}
+	wantErrno(t, nb.Connect(faddr), syscall.EALREADY)
+	// In blocking mode Connect waits for the connection in progress: it
+	// completes once accept() makes room in the queue.
+	s, _, err := full.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	nb.SetTimeout(10 * time.Second)
+	if err := nb.Connect(faddr); err != nil {
+		t.Fatalf("blocking Connect after a non-blocking one: %v", err)
+	}
+	if errno, err := nb.ConnectEx(faddr); errno != syscall.EISCONN || err != nil {
+		t.Fatalf("ConnectEx after the connection completed = %v, %v; want EISCONN", errno, err)
+	}
+}
+
 func TestZeroLength(t *testing.T) {
 	c, s := connPair(t, streamNets[0])
 	if n, err := s.Recv(nil, 0); n != 0 || err != nil {
