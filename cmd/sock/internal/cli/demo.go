@@ -20,8 +20,9 @@ import (
 
 func newDemo(e *env) *cobra.Command {
 	addr := "127.0.0.1:6254"
+	list := false
 	cmd := &cobra.Command{
-		Use:   "demo",
+		Use:   "demo [LESSON]",
 		Short: "Run the tutorial's s1.py and c1.py, then try every family x type",
 		Long: `demo runs the socket tutorial in one command.
 
@@ -33,11 +34,25 @@ taken, demo says so and uses a free port.
 Then it tours every address family and socket type the tutorial names
 (AF_INET, AF_INET6, AF_UNIX x SOCK_STREAM, SOCK_DGRAM, SOCK_RAW, SOCK_RDM,
 SOCK_SEQPACKET) on this kernel and prints a table: was the socket created,
-bound, and did it exchange a message? If not, why.`,
+bound, and did it exchange a message? If not, why.
+
+With a LESSON, demo runs one live experiment on loopback about a point where
+the tutorial's readers trip (listen's backlog, message boundaries, partial
+sends, TIME_WAIT, non-blocking calls, timeouts, half-close, connect_ex's
+error numbers) and prints what the kernel did, read from NETLINK_SOCK_DIAG,
+next to what the tutorial says and the Python call. "sock demo --list" lists
+them, "sock demo all" runs them all.`,
 		Example: `  sock demo
-  sock demo --addr 127.0.0.1:7000`,
-		Args: rangeArgs(0, 0),
+  sock demo --addr 127.0.0.1:7000
+  sock demo --list
+  sock demo backlog                 # listen(5) with 8 clients
+  sock demo all`,
+		Args:              rangeArgs(0, 1),
+		ValidArgsFunction: lessonCompletion,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if done, err := demoLessons(e, args, list); done {
+				return err
+			}
 			sa, err := socket.ParseAddr(socket.AF_INET, addr)
 			if err != nil {
 				return usageError{err}
@@ -46,10 +61,15 @@ bound, and did it exchange a message? If not, why.`,
 				return err
 			}
 			fmt.Fprintln(e.stdout)
-			return tour(e)
+			if err := tour(e); err != nil {
+				return err
+			}
+			lessonFooter(e.stdout)
+			return nil
 		},
 	}
 	cmd.Flags().StringVar(&addr, "addr", addr, "address of the tutorial's server")
+	cmd.Flags().BoolVar(&list, "list", false, "list the lessons")
 	return cmd
 }
 

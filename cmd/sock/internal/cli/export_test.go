@@ -1,0 +1,7 @@
+package cli
+
+// Helpers the black-box tests use to print facts as the lessons do.
+var (
+	Thousands = thousands
+	ErrnoText = errnoText
+)

@@ -1,0 +1,64 @@
+package netns
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+
+	"golang.org/x/sys/unix"
+)
+
+// Run calls f on a goroutine locked to an OS thread that has moved into a
+// new, anonymous network namespace whose loopback interface is up. Sockets,
+// netlink sockets and /proc/thread-self/net and /proc/sys/net files opened
+// on that goroutine belong to the namespace; goroutines that f starts run on
+// other threads, in the process's own namespace, so create every socket on
+// f's goroutine (using them elsewhere afterwards is fine). When f returns,
+// the thread exits instead of going back to the scheduler, and the
+// namespace disappears with the last socket in it: nothing is left behind
+// and nothing needs a name. Run returns f's error, or an error wrapping
+// ErrNeedRoot when the namespace cannot be created.
+func Run(f func() error) error {
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		// No UnlockOSThread: the thread dies with this goroutine, so no
+		// other goroutine ever runs in the namespace.
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			if errors.Is(err, unix.EPERM) {
+				done <- fmt.Errorf("%w: %w", ErrNeedRoot, os.NewSyscallError("unshare", err))
+				return
+			}
+			done <- os.NewSyscallError("unshare", err)
+			return
+		}
+		if err := loUp(); err != nil {
+			done <- err
+			return
+		}
+		done <- f()
+	}()
+	return <-done
+}
+
+// loUp brings the namespace's loopback interface up, as "ip link set lo up".
+func loUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return os.NewSyscallError("socket", err)
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return os.NewSyscallError("ioctl SIOCGIFFLAGS", err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return os.NewSyscallError("ioctl SIOCSIFFLAGS", err)
+	}
+	return nil
+}
