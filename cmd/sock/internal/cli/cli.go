@@ -60,7 +60,7 @@ func RunContext(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if err == nil {
 		return ExitOK
 	}
-	fmt.Fprintln(stderr, "sock: "+oneLine(err.Error()))
+	fmt.Fprintln(stderr, "sock: "+oneLine(err.Error())+explainHint(err))
 	if isUsage(err) {
 		help := "sock"
 		if cmd != nil {
@@ -128,6 +128,7 @@ Without a command it behaves as nc: "sock HOST PORT" connects and
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newDemo(e), newServe(e), newConnect(e), newListen(e), newRelay(e), newSend(e), newRecv(e),
 		newPing(e), newScan(e), newBench(e), newResolve(e), newInfo(e))
+	root.AddCommand(newSS(e), newDoctor(e), newExplain(e)) // learn and diagnose (issue 15)
 	ncRoot(e, root)
 	usageArgs(root)
 	return root

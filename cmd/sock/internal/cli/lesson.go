@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sys/unix"
 
 	"github.com/socketkit/socketkit/cmd/sock/internal/sockdiag"
 	"github.com/socketkit/socketkit/socket"
@@ -116,7 +115,7 @@ func demoLessons(e *env, args []string, list bool) (bool, error) {
 	}
 	for i, n := range names {
 		if _, ok := findLesson(n); !ok {
-			return true, usagef("no lesson %q; the lessons are: %s (or all)", n, strings.Join(lessonNames(), ", "))
+			return true, usagef("demo's argument names a lesson, and there is no lesson %q; the lessons are: %s (or all)", n, strings.Join(lessonNames(), ", "))
 		}
 		if i > 0 {
 			fmt.Fprintln(e.stdout)
@@ -163,7 +162,7 @@ func errnoText(e syscall.Errno) string {
 	if e == 0 {
 		return "0 (success)"
 	}
-	name := unix.ErrnoName(e)
+	name := errnoCName(e)
 	if name == "" {
 		name = fmt.Sprintf("errno %d", int(e))
 	}

@@ -1,6 +1,7 @@
 package sockdiag
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -174,6 +175,11 @@ func dumpUnix() ([]Socket, error) {
 				if len(name) > 0 && name[0] == 0 {
 					s.Path = "@" + string(name[1:])
 				} else {
+					// A path name ends at its NUL, which the kernel keeps
+					// when the binder counted it in the address length.
+					if i := bytes.IndexByte(name, 0); i >= 0 {
+						name = name[:i]
+					}
 					s.Path = string(name)
 				}
 			case unixDiagPeer:
