@@ -290,7 +290,7 @@ func doctorLocal(r *DoctorReport, port int) error {
 		r.find("nothing listens on TCP port %d: a connection to it is refused", port)
 		if n := l.States["TIME_WAIT"]; n > 0 {
 			r.find("%s on port %d are in TIME_WAIT (a server here closed them first): a new server binding port %d needs SO_REUSEADDR",
-				plural(n, "connection", "connections"), port, port)
+				countOf(n, "connection", "connections"), port, port)
 			r.next("sock explain EADDRINUSE")
 		}
 		r.next("sock ss --state listen    (what does listen, and on which port?)")
@@ -328,7 +328,7 @@ func doctorLocal(r *DoctorReport, port int) error {
 	}
 	if n := l.States["CLOSE_WAIT"]; n > 0 {
 		r.find("%s in CLOSE_WAIT: the peer closed, and the program here has not closed its side (a missing close()?)",
-			plural(n, "connection is", "connections are"))
+			countOf(n, "connection is", "connections are"))
 		r.next("sock demo halfclose")
 	}
 	r.find("listen overflows since boot (TcpExtListenOverflows): %d; SYNs dropped by listeners (ListenDrops): %d",

@@ -245,7 +245,7 @@ func waitUntil(ctx context.Context, d time.Duration, cond func() (bool, error)) 
 	}
 }
 
-func port4(sa socket.Sockaddr) int {
+func inet4Port(sa socket.Sockaddr) int {
 	if a, ok := sa.(*socket.Inet4Addr); ok {
 		return a.Port
 	}
@@ -253,7 +253,7 @@ func port4(sa socket.Sockaddr) int {
 }
 
 // closeAll closes sockets, ignoring nils.
-func closeAll(ss ...*socket.Socket) {
+func closeSockets(ss ...*socket.Socket) {
 	for _, s := range ss {
 		if s != nil {
 			s.Close()
@@ -262,15 +262,14 @@ func closeAll(ss ...*socket.Socket) {
 }
 
 // isRoot reports whether this process may create network namespaces.
-func isRoot() bool { return os.Geteuid() == 0 }
+func asRoot() bool { return os.Geteuid() == 0 }
 
-func plural(n int, one, many string) string {
+func countOf(n int, one, many string) string {
 	if n == 1 {
 		return fmt.Sprintf("%d %s", n, one)
 	}
 	return fmt.Sprintf("%d %s", n, many)
 }
 
-func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
 
-func secs(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
+func secText(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }

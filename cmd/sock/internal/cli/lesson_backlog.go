@@ -101,7 +101,7 @@ func runBacklog(lw *lessonWriter) (any, error) {
 	}
 
 	clients := make([]*socket.Socket, f.Clients)
-	defer func() { closeAll(clients...) }()
+	defer func() { closeSockets(clients...) }()
 	started := make([]time.Time, f.Clients)
 	dropped := uint64(0) // SYNs dropped so far, as ListenOverflows counts them
 	for i := 0; i < f.Clients-1; i++ {
@@ -194,7 +194,7 @@ wait:
 	}
 	lw.step("client %d: create_connection(addr, timeout=1.5): kernel showed %s while it waited, SYN retried at %s;",
 		f.Clients, f.TimeoutState, durList(f.TimeoutRetries))
-	lw.step("          after %s: %s", secs(f.TimeoutAfter), outcome)
+	lw.step("          after %s: %s", secText(f.TimeoutAfter), outcome)
 
 	t, err := readTCP()
 	if err != nil {
@@ -260,7 +260,7 @@ wait:
 			f.LateClient, f.LateAfter = w+1, time.Since(started[w])
 			lw.step("server: sk.accept() x%d; client %d: SYN retried at %s (dropped), then a retry got in:",
 				f.Accepted, f.LateClient, durList(f.LateRetries))
-			lw.step("          ESTABLISHED %s after its connect_ex", secs(f.LateAfter))
+			lw.step("          ESTABLISHED %s after its connect_ex", secText(f.LateAfter))
 		} else {
 			lw.step("server: sk.accept() x%d; client %d is still not connected after 7 s", f.Accepted, w+1)
 		}
@@ -273,7 +273,7 @@ wait:
 	lw.say("(this kernel retried at %s), a client with a timeout reported \"timed out\", and a", durList(f.TimeoutRetries))
 	lw.say("retry got in once accept() made room.")
 
-	if !isRoot() {
+	if !asRoot() {
 		f.AbortSkipped = "needs root: it sets net.ipv4.tcp_abort_on_overflow in a network namespace of its own"
 		lw.say("")
 		lw.say("net.ipv4.tcp_abort_on_overflow = 1 (skipped: %s; run sock demo backlog as root to see it)", f.AbortSkipped)
@@ -366,7 +366,7 @@ type queueRun struct {
 }
 
 func (q *queueRun) close() {
-	closeAll(q.socks...)
+	closeSockets(q.socks...)
 	q.l.Close()
 }
 
@@ -432,7 +432,7 @@ func fillQueue(lw *lessonWriter, n, plain int) (*queueRun, error) {
 		return nil, err
 	}
 	server := map[uint16]sockdiag.State{} // client port -> server side state
-	for _, s := range t.onPort(port4(addr)) {
+	for _, s := range t.onPort(inet4Port(addr)) {
 		if s.State != sockdiag.LISTEN {
 			server[s.Peer.Port()] = s.State
 		}
@@ -458,7 +458,7 @@ func durList(ds []time.Duration) string {
 		if i > 0 {
 			out += ", "
 		}
-		out += secs(d)
+		out += secText(d)
 	}
 	return out
 }

@@ -110,7 +110,7 @@ func runBoundaries(lw *lessonWriter) (any, error) {
 		f.TCPRecvs = append(f.TCPRecvs, n)
 	}
 	f.TCPData = data.String()
-	lw.step("TCP:  c.send(b'one'), c.send(b'two'), c.send(b'three') returned %s", ints(f.TCPSends))
+	lw.step("TCP:  c.send(b'one'), c.send(b'two'), c.send(b'three') returned %s", intList(f.TCPSends))
 	lw.step("      kernel (NETLINK_SOCK_DIAG): the receiver's Recv-Q holds %d bytes", f.TCPQueued)
 	lw.step("      conn.recv(1024) returned %s: %q", callsList(f.TCPRecvs), f.TCPData)
 
@@ -230,7 +230,7 @@ func runBoundaries(lw *lessonWriter) (any, error) {
 	lw.say("")
 	lw.say("What this shows: a stream (TCP, AF_UNIX SOCK_STREAM) is a pipe of bytes with no message boundaries:")
 	lw.say("one recv returned what %s had queued, and one big send needed %s. A recv returns",
-		plural(len(f.Messages), "send", "sends"), plural(len(f.BigRecvs), "recv", "recvs"))
+		countOf(len(f.Messages), "send", "sends"), countOf(len(f.BigRecvs), "recv", "recvs"))
 	lw.say("whatever is there, up to bufsize. Datagrams (UDP) and SOCK_SEQPACKET keep each message whole, one")
 	lw.say("per recv, and a datagram longer than the buffer is cut (MSG_TRUNC). So a TCP program needs framing:")
 	lw.say("a length prefix, a delimiter such as \\n, or the peer's close (recv returns b'').")
@@ -238,7 +238,7 @@ func runBoundaries(lw *lessonWriter) (any, error) {
 }
 
 // ints prints a list of ints as "3, 3, 5".
-func ints(v []int) string {
+func intList(v []int) string {
 	s := make([]string, len(v))
 	for i, n := range v {
 		s[i] = fmt.Sprint(n)
@@ -248,5 +248,5 @@ func ints(v []int) string {
 
 // callsList prints recv results: "1 call: 11 bytes" or "3 calls: 3, 3, 5 bytes".
 func callsList(v []int) string {
-	return fmt.Sprintf("%s: %s bytes", plural(len(v), "call", "calls"), ints(v))
+	return fmt.Sprintf("%s: %s bytes", countOf(len(v), "call", "calls"), intList(v))
 }

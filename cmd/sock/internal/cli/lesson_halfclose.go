@@ -47,7 +47,7 @@ func runHalfclose(lw *lessonWriter) (any, error) {
 	buf := make([]byte, 1024)
 
 	// 1. shutdown(SHUT_WR).
-	c, conn, cleanup, err := tcpPair()
+	c, conn, cleanup, err := lessonTCPPair()
 	if err != nil {
 		return f, err
 	}
@@ -79,7 +79,7 @@ func runHalfclose(lw *lessonWriter) (any, error) {
 		return f, err
 	}
 	lw.step("1. client: c.sendall(b'request'); c.shutdown(SHUT_WR)")
-	lw.step("   server: conn.recv(1024) returned %s: the request, then b'' (end of stream)", ints(f.ServerRecvs))
+	lw.step("   server: conn.recv(1024) returned %s: the request, then b'' (end of stream)", intList(f.ServerRecvs))
 	lw.step("   kernel (NETLINK_SOCK_DIAG): client %s, server %s: one direction is closed, the other is open",
 		f.ClientState, f.ServerState)
 	if _, err := conn.Sendall([]byte("reply"), 0); err != nil {
@@ -106,7 +106,7 @@ func runHalfclose(lw *lessonWriter) (any, error) {
 		// A socket in TIME_WAIT has handed its inode back; find it by port.
 		if t, err := readTCP(); err == nil {
 			ca, _ := c.Getsockname()
-			for _, s := range t.onPort(port4(ca)) {
+			for _, s := range t.onPort(inet4Port(ca)) {
 				f.ClientFinal = s.State
 			}
 		}
@@ -115,7 +115,7 @@ func runHalfclose(lw *lessonWriter) (any, error) {
 	lw.step("   server: conn.close(); client: c.recv(1024) = %d bytes (end of stream); kernel: client %s", f.ClientEOF, stateText(sockdiag.Socket{State: f.ClientFinal}))
 
 	// 2. close() instead.
-	c2, conn2, cleanup2, err := tcpPair()
+	c2, conn2, cleanup2, err := lessonTCPPair()
 	if err != nil {
 		return f, err
 	}
@@ -146,7 +146,7 @@ func runHalfclose(lw *lessonWriter) (any, error) {
 	})
 	_, f.CloseSecondErr = conn2.Send([]byte("more"), 0)
 	lw.step("2. client: c.sendall(b'request'); c.close()")
-	lw.step("   server: conn.recv(1024) returned %s, the same as above", ints(f.CloseServerRecvs))
+	lw.step("   server: conn.recv(1024) returned %s, the same as above", intList(f.CloseServerRecvs))
 	lw.step("   server: conn.send(b'reply') = %d: the kernel took it, but the client's socket is gone and answers RST", f.CloseReply)
 	lw.step("   kernel (NETLINK_SOCK_DIAG): server %s; the next conn.send(b'more'): %s",
 		stateText(sockdiag.Socket{State: f.CloseStateAfter}), errnoText(errnoOf(f.CloseSecondErr)))
@@ -162,7 +162,7 @@ func runHalfclose(lw *lessonWriter) (any, error) {
 }
 
 // tcpPair returns a connected client and server-side socket on loopback.
-func tcpPair() (c, conn *socket.Socket, cleanup func(), err error) {
+func lessonTCPPair() (c, conn *socket.Socket, cleanup func(), err error) {
 	l, err := socket.CreateServer("127.0.0.1:0", nil)
 	if err != nil {
 		return nil, nil, nil, err

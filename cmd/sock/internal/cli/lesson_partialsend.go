@@ -104,9 +104,9 @@ func runPartialSend(lw *lessonWriter) (any, error) {
 	start := time.Now()
 	f.SecondSend, f.SecondErr = c.Send(data[f.FirstSend:], 0)
 	f.SecondAfter = time.Since(start)
-	what := "returned " + thousands(f.SecondSend) + " after " + secs(f.SecondAfter) + ": partial again, as soon as a little room freed"
+	what := "returned " + thousands(f.SecondSend) + " after " + secText(f.SecondAfter) + ": partial again, as soon as a little room freed"
 	if errors.Is(f.SecondErr, os.ErrDeadlineExceeded) {
-		what = "raised TimeoutError (timed out) after " + secs(f.SecondAfter) + ", having sent " + thousands(f.SecondSend) + " bytes"
+		what = "raised TimeoutError (timed out) after " + secText(f.SecondAfter) + ", having sent " + thousands(f.SecondSend) + " bytes"
 	} else if f.SecondErr != nil {
 		what = "failed: " + shortErr(f.SecondErr)
 	}

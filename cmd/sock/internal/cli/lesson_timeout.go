@@ -56,7 +56,7 @@ func runTimeout(lw *lessonWriter) (any, error) {
 	start := time.Now()
 	_, _, f.AcceptErr = sk.Accept()
 	f.AcceptAfter = time.Since(start)
-	lw.step("server: sk.settimeout(0.5); sk.accept() with nobody connecting: %s after %s", timeoutText(f.AcceptErr), secs(f.AcceptAfter))
+	lw.step("server: sk.settimeout(0.5); sk.accept() with nobody connecting: %s after %s", timeoutText(f.AcceptErr), secText(f.AcceptAfter))
 
 	c, err := socket.New(socket.AF_INET, socket.SOCK_STREAM, 0)
 	if err != nil {
@@ -82,7 +82,7 @@ func runTimeout(lw *lessonWriter) (any, error) {
 		return f, err
 	}
 	f.StateAfter = t.of(conn).State
-	lw.step("server: conn.settimeout(0.5); conn.recv(1024), the client sends nothing: %s after %s", timeoutText(f.RecvErr), secs(f.RecvAfter))
+	lw.step("server: conn.settimeout(0.5); conn.recv(1024), the client sends nothing: %s after %s", timeoutText(f.RecvErr), secText(f.RecvAfter))
 	lw.step("        kernel (NETLINK_SOCK_DIAG): the connection is still %s: a timeout closes nothing", f.StateAfter)
 	if _, err := c.Sendall([]byte("hi"), 0); err != nil {
 		return f, err
@@ -109,7 +109,7 @@ func runTimeout(lw *lessonWriter) (any, error) {
 		return f, err
 	}
 	lw.step("server: conn.settimeout(None); conn.recv(1024) waits as long as it takes: %d bytes after %s (the client sent after 0.3 s)",
-		f.BlockingN, secs(f.BlockingAfter))
+		f.BlockingN, secText(f.BlockingAfter))
 	lw.say("")
 	lw.say("What this shows: a timeout is not an error of the connection or of the kernel (there is no errno):")
 	lw.say("the call stopped waiting. Python raises TimeoutError (socket.timeout), Go returns an error matching")

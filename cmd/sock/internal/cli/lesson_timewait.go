@@ -91,7 +91,7 @@ func timewaitCase(lw *lessonWriter, serverFirst, oldReuse bool) (TimewaitCase, e
 		return tc, err
 	}
 	laddr, _ := sk.Getsockname()
-	tc.Port = port4(laddr)
+	tc.Port = inet4Port(laddr)
 	c, err := socket.New(socket.AF_INET, socket.SOCK_STREAM, 0)
 	if err != nil {
 		return tc, err
@@ -135,10 +135,10 @@ func timewaitCase(lw *lessonWriter, serverFirst, oldReuse bool) (TimewaitCase, e
 				continue
 			}
 			switch {
-			case int(s.Local.Port()) == tc.Port && int(s.Peer.Port()) == port4(caddr):
+			case int(s.Local.Port()) == tc.Port && int(s.Peer.Port()) == inet4Port(caddr):
 				tc.TimeWaitOnServerPort++
 				rows = append(rows, s)
-			case int(s.Local.Port()) == port4(caddr) && int(s.Peer.Port()) == tc.Port:
+			case int(s.Local.Port()) == inet4Port(caddr) && int(s.Peer.Port()) == tc.Port:
 				tc.TimeWaitOnClientPort++
 				rows = append(rows, s)
 			}

@@ -23,6 +23,15 @@ func Run(f func() error) error {
 	done := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
+		if unix.Gettid() == unix.Getpid() {
+			// The main thread is never moved: the runtime cannot end it, so
+			// it would stay in the namespace, and /proc/self/net (what
+			// /proc/net shows) follows it. Holding it locked here makes the
+			// goroutine of the nested Run start on another thread.
+			defer runtime.UnlockOSThread()
+			done <- Run(f)
+			return
+		}
 		// No UnlockOSThread: the thread dies with this goroutine, so no
 		// other goroutine ever runs in the namespace.
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
