@@ -424,8 +424,6 @@ func doctorTry(ctx context.Context, r *DoctorReport, ap netip.AddrPort, host str
 		}
 		if !isLocalAddr(ap.Addr()) {
 			r.next("ip route get %s; sock ping %s    (is there a route, does the host answer?)", addr, addr)
-		} else if r.Local != nil && len(r.Local.Listeners) > 0 {
-			r.next("sock ss --port %d    (the listener's queue and connections)", ap.Port())
 		}
 		r.next("sock explain timeout")
 	case en == syscall.ENETUNREACH:

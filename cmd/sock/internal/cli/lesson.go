@@ -271,5 +271,4 @@ func countOf(n int, one, many string) string {
 	return fmt.Sprintf("%d %s", n, many)
 }
 
-
 func secText(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
