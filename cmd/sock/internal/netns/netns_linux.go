@@ -15,10 +15,11 @@ import (
 // on that goroutine belong to the namespace; goroutines that f starts run on
 // other threads, in the process's own namespace, so create every socket on
 // f's goroutine (using them elsewhere afterwards is fine). When f returns,
-// the thread exits instead of going back to the scheduler, and the
-// namespace disappears with the last socket in it: nothing is left behind
-// and nothing needs a name. Run returns f's error, or an error wrapping
-// ErrNeedRoot when the namespace cannot be created.
+// the thread goes back to its own namespace (or, if it cannot, exits
+// instead of going back to the scheduler), and the new namespace
+// disappears with the last socket in it: nothing is left behind and nothing
+// needs a name. Run never moves the main thread. It returns f's error, or
+// an error wrapping ErrNeedRoot when the namespace cannot be created.
 func Run(f func() error) error {
 	done := make(chan error, 1)
 	go func() {
@@ -32,8 +33,16 @@ func Run(f func() error) error {
 			done <- Run(f)
 			return
 		}
-		// No UnlockOSThread: the thread dies with this goroutine, so no
-		// other goroutine ever runs in the namespace.
+		// Keep the thread's own namespace to come back to. Until it is
+		// back, the goroutine stays locked: if it cannot come back, the
+		// thread dies with the goroutine and no other goroutine ever runs
+		// in the namespace.
+		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			done <- fmt.Errorf("netns: %w", os.NewSyscallError("open /proc/thread-self/ns/net", err))
+			return
+		}
+		defer unix.Close(orig)
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
 			if errors.Is(err, unix.EPERM) {
 				done <- fmt.Errorf("%w: %w", ErrNeedRoot, os.NewSyscallError("unshare", err))
@@ -46,7 +55,11 @@ func Run(f func() error) error {
 			done <- err
 			return
 		}
-		done <- f()
+		ferr := f()
+		if unix.Setns(orig, unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
+		done <- ferr
 	}()
 	return <-done
 }
