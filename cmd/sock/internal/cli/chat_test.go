@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/socketkit/socketkit/cmd/sock/internal/cli"
 	"github.com/socketkit/socketkit/internal/sockettest"
@@ -73,6 +74,58 @@ func TestChatOneFormat(t *testing.T) {
 			b.Close()
 			if got, want := readLineFrom(t, ra), "* "+bName+" left\n"; got != want {
 				t.Fatalf("a got %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+// TestChatStuckClient: in sock serve chat, on goroutines and on the
+// engine, a client that never reads is disconnected once its queue is full,
+// and the others read why.
+func TestChatStuckClient(t *testing.T) {
+	for _, engine := range []string{"goroutines", "loop"} {
+		t.Run(engine, func(t *testing.T) {
+			addr := serveInProcess(t, "chat", "--engine", engine, "--addr", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+			_, port, _ := strings.Cut(addr, ":")
+			reader := dialTCP(t, port)
+			rr := bufio.NewReader(reader)
+			readLineFrom(t, rr) // in the room
+			stuck := dialTCP(t, port)
+			stuck.SetReadBuffer(4096)
+			if line := readLineFrom(t, rr); !strings.Contains(line, "joined") {
+				t.Fatalf("reader got %q", line)
+			}
+			sender := dialTCP(t, port)
+			if line := readLineFrom(t, rr); !strings.Contains(line, "joined") {
+				t.Fatalf("reader got %q", line)
+			}
+			line := strings.Repeat("y", 200) + "\n"
+			done := make(chan struct{})
+			defer close(done)
+			go func() {
+				for {
+					select {
+					case <-done:
+						return
+					default:
+					}
+					if _, err := sender.Sendall([]byte(strings.Repeat(line, 50)), 0); err != nil {
+						return
+					}
+				}
+			}()
+			reader.SetReadDeadline(time.Now().Add(30 * time.Second))
+			for {
+				got, err := rr.ReadString('\n')
+				if err != nil {
+					t.Fatalf("the reader got no SendQ notice: %v", err)
+				}
+				if strings.Contains(got, "SendQ exceeded") {
+					if want := "* " + stuck.LocalAddr().String() + " left: SendQ exceeded"; !strings.HasPrefix(got, want) {
+						t.Fatalf("notice %q, want it to begin %q", got, want)
+					}
+					return
+				}
 			}
 		})
 	}
