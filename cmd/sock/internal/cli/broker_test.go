@@ -114,3 +114,23 @@ func waitJoined(t *testing.T, l *proc, n int) {
 	}
 	t.Fatalf("%d clients never joined: %s", n, l.errb.String())
 }
+
+// TestListenKeepFanout: sock listen -k sends stdin to every client and
+// each client's data to stdout.
+func TestListenKeepFanout(t *testing.T) {
+	port := fmt.Sprint(freePort(t))
+	l := start(t, "sock", "listen", "-vk", "127.0.0.1", port)
+	a := dialTCP(t, port)
+	b := dialTCP(t, port)
+	waitJoined(t, l, 2)
+	l.send("to all\n")
+	for _, c := range []*socket.Socket{a, b} {
+		if line := readLineFrom(t, bufio.NewReader(c)); line != "to all\n" {
+			t.Fatalf("got %q", line)
+		}
+	}
+	a.Sendall([]byte("from a\n"), 0)
+	b.Sendall([]byte("from b\n"), 0)
+	l.expect("from a\n")
+	l.expect("from b\n")
+}
