@@ -20,7 +20,16 @@ peer closes (-q quits sooner).
 
 ADDR is host:port or [ipv6]:port; with -U, a Unix socket path or @abstract.
 -u sends each chunk of stdin as a datagram. Timeouts take seconds (-w 5) or
-durations (-w 500ms).`,
+durations (-w 500ms).
+
+--proxy URL connects through a proxy: socks5:// (or socks5h://; the proxy
+resolves the name), socks4a://, socks4:// (IPv4, resolved here) or http://
+(CONNECT), as SCHEME://[USER:PASSWORD@]HOST[:PORT]; $SOCK_PROXY_AUTH
+(USER:PASSWORD) keeps a password out of the command line. --proxy env takes
+the proxy from ALL_PROXY, else HTTPS_PROXY, and connects directly to the
+hosts NO_PROXY names (names with their subdomains, addresses, prefixes,
+HOST:PORT, *). Some proxies (microsocks) end a tunnel when the client shuts
+down its sending side: add --no-shutdown.`,
 		Example: `  echo hello | sock connect 127.0.0.1 6254
   sock connect -v localhost 80 < request.txt
   sock connect -u 127.0.0.1 1313                  # UDP
@@ -28,7 +37,10 @@ durations (-w 500ms).`,
   sock connect --tls --tls-insecure 127.0.0.1 8443
   sock connect -w 2 -s 127.0.0.2 example.test 80  # connect timeout, source address
   sock connect -e /bin/cat 127.0.0.1 6254         # connect a program to the socket
-  sock connect --send-proxy-v2 10.0.0.5 8080      # as HAProxy would: a PROXY header first`,
+  sock connect --send-proxy-v2 10.0.0.5 8080      # as HAProxy would: a PROXY header first
+  sock connect --proxy socks5://127.0.0.1:1080 example.test 80   # the proxy resolves the name
+  SOCK_PROXY_AUTH=bob:secret sock connect --proxy http://proxy.test:3128 example.test 443
+  sock connect --proxy env example.test 80        # ALL_PROXY, HTTPS_PROXY, NO_PROXY`,
 		Args: rangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.quitSet = cmd.Flags().Changed("quit-after-eof")

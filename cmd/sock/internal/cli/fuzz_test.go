@@ -16,9 +16,9 @@ import (
 
 var (
 	ipv4ish = regexp.MustCompile(`\d+\.\d+`)
-	// Arguments that would run programs or touch files outside the
-	// fuzzer's directory.
-	risky = regexp.MustCompile(`(?i)exec|system|sh-?c|^-[a-z]*[ec]|/|\.\.|~`)
+	// Arguments that would run programs, touch files outside the
+	// fuzzer's directory or go through a proxy the environment names.
+	risky = regexp.MustCompile(`(?i)exec|system|sh-?c|^-[a-z]*[ec]|/|\.\.|~|^env$`)
 )
 
 // safeArgs reports whether args can run here: no destination but

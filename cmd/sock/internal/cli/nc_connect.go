@@ -63,6 +63,11 @@ func dialTarget(ctx context.Context, o *netOpts, target string) (*socket.Socket,
 		ctx, cancel = context.WithTimeout(ctx, o.wait.d)
 		defer cancel()
 	}
+	if o.proxy != "" && !o.unix {
+		s, route, err := dialViaProxy(ctx, o, target)
+		o.proxyRoute = route
+		return s, err
+	}
 	if o.unix {
 		sa, err := socket.ParseAddr(socket.AF_UNIX, target)
 		if err != nil {
@@ -167,7 +172,11 @@ func runConnect(e *env, o *netOpts, args []string) error {
 	}
 	defer s.Close()
 	peer, _ := s.Getpeername()
-	o.logf(e, 1, "connected to %v (%s)", peer, o.proto())
+	if o.proxyRoute != "" {
+		o.logf(e, 1, "connected to %s %s", target, o.proxyRoute)
+	} else {
+		o.logf(e, 1, "connected to %v (%s)", peer, o.proto())
+	}
 	if o.sendProxy || o.sendProxyV2 {
 		if err := sendProxyHeader(e, o, s); err != nil {
 			return err

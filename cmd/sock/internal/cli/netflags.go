@@ -40,6 +40,8 @@ type netOpts struct {
 	tlsFingerprint string
 	sendProxy      bool
 	sendProxyV2    bool
+	proxy          string // --proxy URL or env
+	proxyRoute     string // how dialTarget went: "through proxy ...", "directly (...)"
 }
 
 // Which of the nc-style flags a command takes.
@@ -112,6 +114,7 @@ func addNetFlags(f *pflag.FlagSet, o *netOpts, set netFlagSet) {
 		f.StringVar(&o.tlsFingerprint, "tls-fingerprint", "", "accept only a server certificate with this SHA256:hex fingerprint")
 		f.BoolVar(&o.sendProxy, "send-proxy", false, "begin with a PROXY protocol v1 header naming this connection, as HAProxy's send-proxy does (to test a server behind HAProxy)")
 		f.BoolVar(&o.sendProxyV2, "send-proxy-v2", false, "the same with a binary version 2 header (send-proxy-v2)")
+		f.StringVar(&o.proxy, "proxy", "", "connect through a proxy: socks5://, socks4a://, socks4:// or http:// (CONNECT) URL, [USER:PASSWORD@]HOST[:PORT] ($"+proxyAuthEnv+" holds USER:PASSWORD otherwise); env: from ALL_PROXY, HTTPS_PROXY and NO_PROXY")
 	}
 }
 
@@ -142,6 +145,15 @@ func (o *netOpts) check(listen bool) error {
 		return usagef("--send-proxy and --send-proxy-v2 exclude each other")
 	case (o.sendProxy || o.sendProxyV2) && (o.udp || o.seqpacket):
 		return usagef("--send-proxy needs a stream socket (TCP or a Unix stream), not UDP or --seqpacket")
+	case o.proxy != "" && listen:
+		return usagef("--proxy is for connecting, not -l")
+	case o.proxy != "" && (o.udp || o.unix || o.seqpacket):
+		return usagef("--proxy carries TCP connections only, not UDP or Unix sockets")
+	}
+	if o.proxy != "" && o.proxy != "env" {
+		if _, err := parseProxyURL(o.proxy); err != nil {
+			return err
+		}
 	}
 	if o.seqpacket {
 		o.unix = true

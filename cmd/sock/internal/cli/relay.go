@@ -20,6 +20,8 @@ import (
 func newRelay(e *env) *cobra.Command {
 	var idle durationFlag
 	var verbose int
+	var proxyURL string
+	wait := durationFlag{d: 30 * time.Second}
 	cmd := &cobra.Command{
 		Use:   "relay ADDRESS ADDRESS",
 		Short: "Copy between two addresses both ways, as socat does",
@@ -45,13 +47,18 @@ Options follow a comma: fork (on a -listen address: serve every connection,
 each with its own second address, as socat's fork does). With
 udp-listen:PORT,fork each sender (address and port) gets its own second
 address, closed after -T of silence from both sides (60s by default); its
-next datagram opens a new one.`,
+next datagram opens a new one.
+
+--proxy URL connects the tcp: addresses through a proxy (socks5://,
+socks4a://, socks4://, http:// or env, as sock connect --proxy); -w bounds
+each connecting, through a proxy or not.`,
 		Example: `  sock relay tcp-listen:8080,fork tcp:127.0.0.1:80      # a TCP forwarder
   sock relay unix-listen:/tmp/db.sock tcp:127.0.0.1:5432  # expose a TCP service on a Unix socket
   sock relay - tcp:127.0.0.1:6254                        # like sock connect
   sock relay udp-listen:5353,fork udp:127.0.0.1:53       # a UDP forwarder for every client
   sock relay udp-listen:5353 udp:127.0.0.1:53            # ... for the first client only
-  sock relay tcp-listen:7000,fork exec:'/bin/cat'        # a program per connection`,
+  sock relay tcp-listen:7000,fork exec:'/bin/cat'        # a program per connection
+  sock relay --proxy socks5://127.0.0.1:1080 tcp-listen:8080,fork tcp:db.internal:5432`,
 		Args: rangeArgs(2, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			a, err := parseRelaySpec(args[0])
@@ -65,11 +72,20 @@ next datagram opens a new one.`,
 			if b.listen && b.fork {
 				return usagef("fork belongs on the first address")
 			}
+			if err := relayProxy(proxyURL, &a, &b); err != nil {
+				return err
+			}
+			if wait.d <= 0 {
+				return usagef("-w must be more than 0")
+			}
+			a.wait, b.wait = wait.d, wait.d
 			return runRelay(e, a, b, idle.d, verbose)
 		},
 	}
 	cmd.Flags().VarP(&idle, "timeout", "T", "end the relay after this long without data (5, 500ms); with udp-listen:...,fork, per sender (default 60s)")
 	cmd.Flags().CountVarP(&verbose, "verbose", "v", "say what happens on stderr")
+	cmd.Flags().VarP(&wait, "wait", "w", "connect timeout of the connecting addresses (5, 500ms)")
+	cmd.Flags().StringVar(&proxyURL, "proxy", "", "connect the tcp: addresses through this proxy (socks5://, socks4a://, socks4://, http:// URL, or env), as sock connect --proxy")
 	return cmd
 }
 
@@ -80,6 +96,8 @@ type relaySpec struct {
 	family       socket.Family
 	addr         string // host:port, path, or command
 	text         string
+	proxy        string        // --proxy, on a connecting tcp address
+	wait         time.Duration // -w: the connect timeout
 }
 
 func parseRelaySpec(s string) (relaySpec, error) {
@@ -289,11 +307,26 @@ func openRelayEndpoint(e *env, sp relaySpec) (*endpoint, error) {
 		}
 		return socketEndpoint(s), nil
 	}
+	if sp.proxy != "" {
+		s, err := dialRelayProxy(e.ctx, sp)
+		if err != nil {
+			return nil, err
+		}
+		return socketEndpoint(s), nil
+	}
 	typ := socket.SOCK_STREAM
 	if sp.kind == "udp" {
 		typ = socket.SOCK_DGRAM
 	}
-	s, err := socket.CreateConnection(e.ctx, sp.addr, &socket.DialOptions{Type: typ, Family: sp.family, Timeout: 30 * time.Second})
+	// The timeout bounds the connecting only: DialOptions.Timeout would
+	// also become the socket's timeout, and end a quiet relay.
+	wait := sp.wait
+	if wait <= 0 {
+		wait = 30 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(e.ctx, wait)
+	defer cancel()
+	s, err := socket.CreateConnection(ctx, sp.addr, &socket.DialOptions{Type: typ, Family: sp.family})
 	if err != nil {
 		return nil, err
 	}

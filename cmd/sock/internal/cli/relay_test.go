@@ -86,3 +86,33 @@ func TestRelayUDPForkIdle(t *testing.T) {
 		t.Errorf("the relay saw %d new senders, want 2 (one before the idle timeout, one after):\n%s", n, relay.errb.String())
 	}
 }
+
+// TestRelayConnectTimeoutIsNotIdleTimeout: -w bounds the connection to a
+// tcp: address, not the relay: a relay quiet for longer than -w goes on
+// (it ended with "i/o timeout" when the connect timeout became the
+// socket's timeout, after 30 s by default).
+func TestRelayConnectTimeoutIsNotIdleTimeout(t *testing.T) {
+	upstream := serveInProcess(t, "echo", "--addr", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+	relayAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	relay := start(t, "sock", "relay", "-w", "0.3", "tcp-listen:"+relayAddr, "tcp:"+upstream)
+	waitListen(t, "tcp", relayAddr)
+	c, err := dialAny(relayAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetTimeout(10 * time.Second)
+	buf := make([]byte, 100)
+	for _, msg := range []string{"before the pause\n", "after the pause\n"} {
+		if msg != "before the pause\n" {
+			time.Sleep(time.Second) // the point of the test: longer than -w
+		}
+		if _, err := c.Sendall([]byte(msg), 0); err != nil {
+			t.Fatal(err)
+		}
+		n, err := c.Recv(buf, 0)
+		if err != nil || string(buf[:n]) != msg {
+			t.Fatalf("got %q, %v; want %q\nrelay: %s", buf[:n], err, msg, relay.errb.String())
+		}
+	}
+}
