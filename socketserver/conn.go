@@ -15,8 +15,8 @@ import (
 // bytes for Stats. With none of the timeouts set, they cost nothing extra.
 type Conn struct {
 	*socket.Socket
-	srv  *Server
-	hard time.Time // RequestTimeout: the absolute end of the request
+	srv             *Server
+	requestDeadline time.Time // RequestTimeout: the absolute end of the request
 	proxied
 }
 
@@ -46,51 +46,48 @@ var (
 )
 
 // deadline is the deadline of the next operation: the earliest of the
-// request's end (hard), now + the operation's timeout and now +
+// request's end (requestDeadline), now + the operation's timeout and now +
 // IdleTimeout.
-func (s *Server) deadline(hard time.Time, opTimeout time.Duration) (time.Time, bool) {
+func (c *Conn) deadline(opTimeout time.Duration) (time.Time, bool) {
+	end := c.requestDeadline
 	d := opTimeout
-	if s.IdleTimeout > 0 && (d == 0 || s.IdleTimeout < d) {
-		d = s.IdleTimeout
+	if idle := c.srv.IdleTimeout; idle > 0 && (d == 0 || idle < d) {
+		d = idle
 	}
 	if d == 0 {
-		return hard, !hard.IsZero()
+		return end, !end.IsZero()
 	}
 	t := time.Now().Add(d)
-	if !hard.IsZero() && hard.Before(t) {
-		t = hard
+	if !end.IsZero() && end.Before(t) {
+		t = end
 	}
 	return t, true
 }
 
-func (c *Conn) deadline(opTimeout time.Duration) (time.Time, bool) {
-	return c.srv.deadline(c.hard, opTimeout)
-}
-
 // Read reads from the connection within the server's timeouts.
 func (c *Conn) Read(p []byte) (int, error) {
-	if c.srv.timed {
+	if c.srv.hasTimeouts {
 		if t, ok := c.deadline(c.srv.ReadTimeout); ok {
 			c.Socket.SetReadDeadline(t)
 		}
 	}
 	n, err := c.Socket.Read(p)
 	if n > 0 {
-		c.srv.stats.bytesIn.Add(uint64(n))
+		c.srv.st.bytesIn.Add(uint64(n))
 	}
 	return n, err
 }
 
 // Write writes all of p within the server's timeouts.
 func (c *Conn) Write(p []byte) (int, error) {
-	if c.srv.timed {
+	if c.srv.hasTimeouts {
 		if t, ok := c.deadline(c.srv.WriteTimeout); ok {
 			c.Socket.SetWriteDeadline(t)
 		}
 	}
 	n, err := c.Socket.Write(p)
 	if n > 0 {
-		c.srv.stats.bytesOut.Add(uint64(n))
+		c.srv.st.bytesOut.Add(uint64(n))
 	}
 	return n, err
 }
@@ -101,12 +98,12 @@ func (c *Conn) Write(p []byte) (int, error) {
 func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
 	var n int64
 	var err error
-	if c.srv.timed {
+	if c.srv.hasTimeouts {
 		n, err = io.Copy(writerOnly{c}, r)
 		return n, err // Write counted the bytes
 	}
 	n, err = c.Socket.ReadFrom(r)
-	c.srv.stats.bytesOut.Add(uint64(n))
+	c.srv.st.bytesOut.Add(uint64(n))
 	return n, err
 }
 
@@ -115,18 +112,18 @@ func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
 func (c *Conn) WriteTo(w io.Writer) (int64, error) {
 	var n int64
 	var err error
-	if c.srv.timed {
+	if c.srv.hasTimeouts {
 		n, err = io.Copy(w, readerOnly{c})
 		return n, err // Read counted the bytes
 	}
 	if wc, ok := w.(*Conn); ok {
 		w = wc.Socket // splice straight into the other socket
 		n, err = c.Socket.WriteTo(w)
-		wc.srv.stats.bytesOut.Add(uint64(n))
+		wc.srv.st.bytesOut.Add(uint64(n))
 	} else {
 		n, err = c.Socket.WriteTo(w)
 	}
-	c.srv.stats.bytesIn.Add(uint64(n))
+	c.srv.st.bytesIn.Add(uint64(n))
 	return n, err
 }
 

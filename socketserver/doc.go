@@ -13,7 +13,8 @@
 //	                NewDualStackTCPServer, NewDualStackUDPServer
 //	concurrency  where each request runs
 //	             -> a Dispatcher value: Synchronous, Goroutines,
-//	                WorkerPool(n), Prefork
+//	                WorkerPool(n); and in which processes: this one, or
+//	                worker processes with Prefork
 //	handler      what is done with a request
 //	             -> a Handler: HandlerFunc, StreamHandler, DatagramHandler,
 //	                or your own type, with optional Setup and Finish stages
@@ -31,15 +32,23 @@
 // Shutdown or Close and then returns ErrServerClosed. Shutdown stops
 // accepting at once (the blocked accept returns; nothing polls), waits for
 // the requests in flight until its context ends, then closes what is left.
-// Close stops everything at once. HandleRequest serves exactly one request,
-// waiting at most Timeout and calling OnTimeout when it runs out. A
-// handler's error or panic goes to ErrorHandler (logged with log/slog by
-// default) and the server goes on serving. Accept errors that are a passing
-// shortage (EMFILE, ENFILE, ENOBUFS, ENOMEM, ECONNABORTED) are retried with
-// a back-off from 5ms to 1s instead of spinning or stopping; any other
-// error ends Serve and is returned.
+// Close stops everything at once, and releases a Shutdown that waits.
+// HandleRequest serves exactly one request, waiting at most Timeout and
+// calling OnTimeout when it runs out. A handler's error or panic goes to
+// ErrorHandler (logged with log/slog by default) and the server goes on
+// serving. Accept errors that are a passing shortage (EMFILE, ENFILE,
+// ENOBUFS, ENOMEM) are retried with a back-off from 5ms to 1s instead of
+// spinning or stopping; any other error ends Serve and is returned.
+//
+// A handler may call Shutdown or Close of its own server (an admin
+// protocol's "quit"), on every Dispatcher and with Prefork: the call does
+// not wait for its caller's request, which counts as done when its handler
+// returns (see Server.Shutdown for the whole rule). Python's shutdown()
+// deadlocks when called from the serving thread (bpo-39797).
 //
 // # Choosing a dispatcher
+//
+// The Dispatcher decides only where a request runs:
 //
 //	Synchronous    one request at a time on the serving goroutine. For quick
 //	               requests, datagram services and tests. The default.
@@ -49,8 +58,12 @@
 //	WorkerPool(n)  n long-lived goroutines and a short queue: a hard bound on
 //	               concurrency and memory, with back-pressure into the
 //	               kernel's listen queue.
-//	Prefork        several worker processes sharing the listening socket;
-//	               see Prefork for how it differs from Python's forking.
+//
+// Setting Server.Prefork serves from several worker processes that share
+// the listening socket, each running requests with the Dispatcher; see
+// Prefork for how it differs from Python's forking. For a server on the
+// epoll event-loop engine, write an eventloop.Handler and run an
+// eventloop.Engine (eventloop.Blocking runs a net.Conn handler there).
 //
 // # Python to Go
 //
@@ -62,7 +75,7 @@
 //	UnixDatagramServer                    NewUnixDatagramServer
 //	(no Python class)                     NewUnixSeqpacketServer, NewDualStackTCPServer, NewDualStackUDPServer
 //	ThreadingMixIn                        &Goroutines{} (MaxConcurrent bounds it)
-//	ForkingMixIn                          &Prefork{} (worker processes; see Prefork)
+//	ForkingMixIn                          Server.Prefork = &Prefork{} (worker processes; see Prefork)
 //	ThreadingTCPServer, ThreadingUDPServer NewThreadingTCPServer, NewThreadingUDPServer
 //	ThreadingUnixStreamServer, ...Datagram NewThreadingUnixStreamServer, NewThreadingUnixDatagramServer
 //	ForkingTCPServer, ForkingUDPServer    NewForkingTCPServer, NewForkingUDPServer
@@ -81,7 +94,7 @@
 //	daemon_threads                        BlockOnClose false
 //	max_children, active_children         Prefork.MaxChildren, Prefork.ActiveChildren()
 //	serve_forever(poll_interval)          ServeForever(), Serve(ctx)
-//	shutdown()                            Shutdown(ctx)
+//	shutdown()                            Shutdown(ctx) (also from a handler)
 //	server_close()                        Close()
 //	handle_request()                      HandleRequest(ctx)
 //	server_bind()                         Bind(); Control for socket options
@@ -94,7 +107,7 @@
 //	handle_error(request, addr)           ErrorHandler func(*Request, error); Logger
 //	handle_timeout()                      OnTimeout func()
 //	service_actions()                     ServiceActions func(), every PollInterval
-//	BaseRequestHandler                    Handler (HandlerFunc); Setupper, Finisher
+//	BaseRequestHandler                    Handler (HandlerFunc); SetupHandler, Finisher
 //	self.request, client_address, server  Request.Conn / Request.Socket / Request.Packet, Request.ClientAddr, Request.Server
 //	setup(), handle(), finish()           Setup, Handle, Finish (Finish always runs)
 //	StreamRequestHandler                  StreamHandler (Stream(f))
@@ -124,5 +137,7 @@
 //   - An exception in get_request or a slow handler can stall the loop;
 //     here temporary accept errors back off, and handlers run under the
 //     Dispatcher you choose, with timeouts.
+//   - shutdown() called from a handler (the serving thread) deadlocks
+//     (bpo-39797); Shutdown and Close here may be called from a handler.
 //   - fork() is unsafe in a Go process; Prefork re-executes the binary.
 package socketserver

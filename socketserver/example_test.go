@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -94,4 +95,74 @@ func ExampleServer_Shutdown() {
 	// shutdown: <nil>
 	// serve: socketserver: server closed
 	// client got: finished
+}
+
+// ExampleStreamHandler serves a line protocol with Python's
+// StreamRequestHandler in Go: R reads lines through a buffer, W writes
+// through one that is flushed when the function returns.
+func ExampleStreamHandler() {
+	handler := &socketserver.StreamHandler{
+		WriteBufferSize: 4096,
+		Func: func(ctx context.Context, r *socketserver.StreamRequest) error {
+			for n := 1; ; n++ {
+				line, err := r.R.ReadString('\n')
+				if err != nil {
+					return nil // the client half-closed: W is flushed now
+				}
+				fmt.Fprintf(r.W, "%d %s", n, strings.ToUpper(line))
+			}
+		},
+	}
+	srv, err := socketserver.NewThreadingTCPServer("127.0.0.1:0", handler)
+	if err != nil {
+		panic(err)
+	}
+	go srv.ServeForever()
+	defer srv.Shutdown(context.Background())
+
+	c, _ := socket.New(socket.AF_INET, socket.SOCK_STREAM, 0)
+	defer c.Close()
+	c.Connect(srv.Address())
+	c.Sendall([]byte("get\nput\n"), 0)
+	c.CloseWrite()
+	reply, _ := io.ReadAll(c)
+	fmt.Print(string(reply))
+	// Output:
+	// 1 GET
+	// 2 PUT
+}
+
+// ExampleDatagramHandler is Python's DatagramRequestHandler in Go on a Unix
+// datagram server: R reads the packet, what is written to W goes back as
+// one datagram, and a handler that writes nothing sends nothing.
+func ExampleDatagramHandler() {
+	dir, _ := os.MkdirTemp("", "dgram")
+	defer os.RemoveAll(dir)
+	handler := &socketserver.DatagramHandler{Func: func(ctx context.Context, r *socketserver.DatagramRequest) error {
+		word, _ := io.ReadAll(r.R)
+		if string(word) == "quiet" {
+			return nil // no reply
+		}
+		fmt.Fprintf(r.W, "%s has %d letters", word, len(word))
+		return nil
+	}}
+	srv, err := socketserver.NewUnixDatagramServer(dir+"/words.sock", handler)
+	if err != nil {
+		panic(err)
+	}
+	go srv.ServeForever()
+	defer srv.Shutdown(context.Background())
+
+	// A Unix datagram client binds an address of its own to get replies.
+	c, _ := socket.New(socket.AF_UNIX, socket.SOCK_DGRAM, 0)
+	defer c.Close()
+	c.Bind(&socket.UnixAddr{Path: dir + "/client.sock"})
+	c.SetTimeout(time.Second)
+	buf := make([]byte, 64)
+	for _, w := range []string{"quiet", "socket"} {
+		c.Sendto([]byte(w), 0, srv.Address())
+	}
+	n, _, err := c.Recvfrom(buf, 0) // the reply to "socket": "quiet" got none
+	fmt.Println(string(buf[:n]), err)
+	// Output: socket has 6 letters <nil>
 }

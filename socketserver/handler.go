@@ -49,14 +49,15 @@ func (e *PanicError) Unwrap() error {
 // Python: the handler's request, client_address and server attributes.
 type Request struct {
 	// Conn is the connection of a stream request, as the handler should use
-	// it: a *Conn that applies the server's timeouts and counts bytes, or
+	// it: the *Conn that applies the server's timeouts and counts bytes, or
 	// the *tls.Conn around it when the server has a TLSConfig. It is nil for
 	// a datagram request.
 	Conn net.Conn
-	// Socket is the request's socket: the accepted connection of a stream
-	// request; the server's own socket for a datagram request (reply with
-	// Socket.Sendto(b, 0, ClientAddr), or Reply). I/O on it bypasses the
-	// server's timeouts and byte counts.
+	// Socket is the request's socket, never nil: the accepted connection of
+	// a stream request (the socket under Conn); the server's own socket for
+	// a datagram request (reply with Reply, or Socket.Sendto(b, 0,
+	// ClientAddr)). I/O on it bypasses the server's timeouts, byte counts
+	// and TLS.
 	Socket *socket.Socket
 	// Packet is the datagram of a datagram request. It is only valid until
 	// the handler returns: the server reuses the buffer.
@@ -70,16 +71,47 @@ type Request struct {
 	// the client it names. Nil otherwise.
 	Proxy *proxyproto.Header
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	start  time.Time
-	tc     *Conn
-	proxy  *proxyState // the PROXY header still to read, or nil
+	ctx          context.Context // &rctx
+	rctx         requestContext
+	cancel       context.CancelFunc
+	start        time.Time
+	tc           *Conn
+	proxyPending bool    // the PROXY header is still to be read
+	packetBuf    *[]byte // Packet's buffer, back to the pool when the request ends
 }
 
-// Context returns the request's context: canceled when the server is
-// closed or its Shutdown deadline passes, and when RequestTimeout runs out.
+// Context returns the request's context, the one the handler gets: canceled
+// when the request ends, when the server is closed or its Shutdown
+// deadline passes, and when RequestTimeout runs out.
 func (r *Request) Context() context.Context { return r.ctx }
+
+// requestContext is a request's context: it carries the request, so that
+// Shutdown and Close called with it (or a context derived from it) know
+// which request their caller serves. It lives inside the Request: no
+// allocation of its own.
+type requestContext struct {
+	context.Context
+	r *Request
+}
+
+type requestKey struct{}
+
+// Value returns the request for requestKey, else what the parent holds.
+func (c *requestContext) Value(key any) any {
+	if key == (requestKey{}) {
+		return c.r
+	}
+	return c.Context.Value(key)
+}
+
+// requestOf returns the request ctx belongs to, or nil.
+func requestOf(ctx context.Context) *Request {
+	if ctx == nil {
+		return nil
+	}
+	r, _ := ctx.Value(requestKey{}).(*Request)
+	return r
+}
 
 // Reply sends b to the client of a datagram request as one datagram.
 func (r *Request) Reply(b []byte) error {
@@ -95,26 +127,33 @@ func (r *Request) Reply(b []byte) error {
 func (r *Request) SendTo(b []byte, addr socket.Sockaddr) error {
 	_, err := r.Socket.Sendto(b, 0, addr)
 	if err == nil {
-		r.Server.stats.bytesOut.Add(uint64(len(b)))
+		r.Server.st.bytesOut.Add(uint64(len(b)))
 	}
 	return err
 }
 
-// Handler handles one request. The server calls Handle on some goroutine
-// (which one depends on the Dispatcher), then closes a stream request's
-// connection. If the handler also implements Setupper or Finisher, Setup
-// runs before Handle (a Setup error skips Handle) and Finish runs after,
-// always: after an error, and after a panic.
+// Handler handles one request. The server calls Handle on the goroutine
+// the Dispatcher chooses (Synchronous: Serve's own), then closes a stream
+// request's connection. If the handler also implements SetupHandler or
+// Finisher, Setup runs before Handle (a Setup error skips Handle) and
+// Finish runs after, always: after an error, and after a panic. A handler
+// may call Shutdown or Close of its own server (see Server.Shutdown).
 //
 // Python: socketserver.BaseRequestHandler and its handle() method.
 type Handler interface {
 	Handle(ctx context.Context, r *Request) error
 }
 
-// Setupper is a Handler with a setup stage. Python: BaseRequestHandler.setup.
-type Setupper interface {
+// SetupHandler is a Handler with a setup stage. Python:
+// BaseRequestHandler.setup.
+type SetupHandler interface {
 	Setup(ctx context.Context, r *Request) error
 }
+
+// Setupper is the former name of SetupHandler.
+//
+// Deprecated: use SetupHandler.
+type Setupper = SetupHandler
 
 // Finisher is a Handler with a finish stage that always runs. Python:
 // BaseRequestHandler.finish.
@@ -213,8 +252,8 @@ func (h *StreamHandler) Handle(ctx context.Context, r *Request) error {
 	if r.Conn == nil {
 		return errors.New("socketserver: StreamHandler on a datagram server")
 	}
-	if h.NoDelay && r.Socket != nil && r.Socket.Type() == socket.SOCK_STREAM && r.Socket.Family() != socket.AF_UNIX {
-		r.Socket.SetNoDelay(true) // (the event-loop engine sets nothing per connection)
+	if h.NoDelay && r.Socket.Type() == socket.SOCK_STREAM && r.Socket.Family() != socket.AF_UNIX {
+		r.Socket.SetNoDelay(true)
 	}
 	conn := r.Conn
 	if h.Timeout > 0 {

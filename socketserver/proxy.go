@@ -13,25 +13,19 @@ import (
 // connection's RemoteAddr and LocalAddr.
 type proxied struct{ remote, local net.Addr }
 
-// proxyState is what finishRequest needs to read a request's PROXY header.
-type proxyState struct {
-	raw   net.Conn  // the connection below TLS and the server's timeouts
-	hard  time.Time // RequestTimeout's deadline, put back after the header
-	addrs *proxied
-}
-
 // proxyPolicy asks ProxyProtocol about the peer of a new connection: false
 // means the caller closes it (counted in Rejected when the policy said
-// so). For Require it arranges for finishRequest to read the header.
-func (s *Server) proxyPolicy(r *Request, raw net.Conn, hard time.Time, addrs *proxied) bool {
+// so). For Require it arranges for finishRequest to read the header from
+// c, below TLS and the server's timeouts.
+func (s *Server) proxyPolicy(r *Request, c *Conn) bool {
 	if s.ProxyProtocol == nil {
 		return true
 	}
-	peer := raw.RemoteAddr()
+	peer := c.Socket.RemoteAddr()
 	if peer == nil {
-		// The peer reset the connection before anyone looked at it (the
-		// engine asks getpeername(2), which then fails): there is no one
-		// to serve and no address to judge.
+		// The peer reset the connection before anyone looked at it
+		// (getpeername(2) fails): there is no one to serve and no address
+		// to judge.
 		return false
 	}
 	var p proxyproto.Policy
@@ -41,30 +35,31 @@ func (s *Server) proxyPolicy(r *Request, raw net.Conn, hard time.Time, addrs *pr
 	}
 	switch p {
 	case proxyproto.Reject:
-		s.stats.rejected.Add(1)
+		s.st.rejected.Add(1)
 		return false
 	case proxyproto.Skip:
 		return true
 	}
-	r.proxy = &proxyState{raw: raw, hard: hard, addrs: addrs}
+	r.proxyPending = true
 	return true
 }
 
 // readProxyHeader reads the PROXY header on the handler's goroutine, so a
 // slow proxy connection holds up nothing else, within ProxyHeaderTimeout.
 func (s *Server) readProxyHeader(r *Request) error {
-	p := r.proxy
+	c := r.tc.Socket
+	end := r.tc.requestDeadline
 	t := s.ProxyHeaderTimeout
 	if t <= 0 {
 		t = proxyproto.DefaultHeaderTimeout
 	}
 	d := time.Now().Add(t)
-	if !p.hard.IsZero() && p.hard.Before(d) {
-		d = p.hard
+	if !end.IsZero() && end.Before(d) {
+		d = end
 	}
-	p.raw.SetReadDeadline(d)
-	h, err := proxyproto.ReadHeader(p.raw)
-	p.raw.SetReadDeadline(p.hard)
+	c.SetReadDeadline(d)
+	h, err := proxyproto.ReadHeader(c)
+	c.SetReadDeadline(end)
 	if err != nil {
 		return fmt.Errorf("socketserver: PROXY header from %v: %w", r.ClientAddr, err)
 	}
@@ -73,7 +68,7 @@ func (s *Server) readProxyHeader(r *Request) error {
 		if sa, err := socket.FromNetAddr(h.Source); err == nil {
 			r.ClientAddr = sa
 		}
-		p.addrs.remote, p.addrs.local = h.Source, h.Destination
+		r.tc.remote, r.tc.local = h.Source, h.Destination
 	}
 	return nil
 }

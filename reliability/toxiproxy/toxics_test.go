@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -20,8 +21,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/socketkit/socketkit/eventloop"
 	"github.com/socketkit/socketkit/internal/framed"
 	"github.com/socketkit/socketkit/internal/sockettest"
+	"github.com/socketkit/socketkit/socket"
 	ss "github.com/socketkit/socketkit/socketserver"
 )
 
@@ -36,14 +39,13 @@ func figure(t *testing.T, name string, value any) {
 	fmt.Println(line)
 }
 
-// echoServer is a socketserver echo on the Goroutines dispatcher or the
-// event-loop engine.
-func echoServer(t *testing.T, d ss.Dispatcher) string {
+// echoServer is a socketserver echo on the Goroutines dispatcher.
+func echoServer(t *testing.T) string {
 	h := ss.HandlerFunc(func(ctx context.Context, r *ss.Request) error {
 		_, err := io.Copy(r.Conn, r.Conn)
 		return err
 	})
-	srv, err := ss.NewTCPServer("127.0.0.1:0", h, ss.WithDispatcher(d))
+	srv, err := ss.NewTCPServer("127.0.0.1:0", h, ss.WithDispatcher(&ss.Goroutines{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,6 +59,57 @@ func echoServer(t *testing.T, d ss.Dispatcher) string {
 		<-errc
 	})
 	return srv.Address().String()
+}
+
+// blockingEchoServer is the same echo on the event-loop engine, through
+// eventloop.Blocking (a goroutine per connection on the engine's loops).
+// It stops as a server with handlers must: StopAccept (every connection
+// accepted has had its OnOpen, which starts its handler), wait until as
+// many handlers have returned as the engine accepted, Shutdown.
+func blockingEchoServer(t *testing.T) string {
+	ln, err := socket.Listen("tcp", "127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sa, err := ln.Getsockname()
+	if err != nil {
+		ln.Close()
+		t.Fatal(err)
+	}
+	var returned atomic.Uint64
+	ended := make(chan struct{}, 1)
+	e := &eventloop.Engine{Loops: 2, Logger: slog.New(slog.DiscardHandler)}
+	e.Handler = eventloop.Blocking(context.Background(), func(ctx context.Context, c net.Conn) {
+		defer func() {
+			returned.Add(1)
+			select {
+			case ended <- struct{}{}:
+			default:
+			}
+		}()
+		io.Copy(c, c)
+	})
+	errc := make(chan error, 1)
+	go func() { errc <- e.Serve(ln) }()
+	t.Cleanup(func() {
+		e.StopAccept()
+		started := e.Stats().Accepted
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		for returned.Load() < started && ctx.Err() == nil {
+			select {
+			case <-ended:
+			case <-ctx.Done():
+			}
+		}
+		if ctx.Err() != nil || e.Shutdown(ctx) != nil {
+			e.Close()
+		}
+		if err := <-errc; !errors.Is(err, eventloop.ErrEngineClosed) {
+			t.Errorf("engine Serve: %v", err)
+		}
+	})
+	return sa.String()
 }
 
 // proxy puts toxiproxy in front of upstream with one toxic.
@@ -76,12 +129,12 @@ func proxy(t *testing.T, upstream, toxic string) string {
 	return p.Listen
 }
 
-var dispatchers = []struct {
-	name string
-	make func() ss.Dispatcher
+var servers = []struct {
+	name  string
+	start func(t *testing.T) string
 }{
-	{"goroutines", func() ss.Dispatcher { return &ss.Goroutines{} }},
-	{"eventloop", func() ss.Dispatcher { return &ss.EventLoop{Loops: 2} }},
+	{"goroutines", echoServer},
+	{"engine-blocking", blockingEchoServer},
 }
 
 // exchange sends n framed messages and reads the echo through a Stream.
@@ -108,9 +161,9 @@ func exchange(c net.Conn, id uint64, n, size int) (*framed.Stream, error) {
 }
 
 func TestToxics(t *testing.T) {
-	for _, d := range dispatchers {
+	for _, d := range servers {
 		t.Run(d.name, func(t *testing.T) {
-			up := echoServer(t, d.make())
+			up := d.start(t)
 
 			t.Run("latency", func(t *testing.T) {
 				sockettest.LeakCheck(t)
