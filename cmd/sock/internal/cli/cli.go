@@ -129,6 +129,7 @@ Without a command it behaves as nc: "sock HOST PORT" connects and
 	root.AddCommand(newDemo(e), newServe(e), newConnect(e), newListen(e), newRelay(e), newSend(e), newRecv(e),
 		newPing(e), newScan(e), newBench(e), newResolve(e), newInfo(e))
 	root.AddCommand(newSS(e), newDoctor(e), newExplain(e)) // learn and diagnose (issue 15)
+	root.AddCommand(newProxy(e))                           // proxies, WebSocket, stream bench (issue 16)
 	ncRoot(e, root)
 	usageArgs(root)
 	return root
