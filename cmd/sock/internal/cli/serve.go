@@ -345,18 +345,14 @@ func runServeWith(e *env, name string, o *serveOpts, upg *tableflip.Upgrader) er
 		return err
 	}
 	if !child {
-		fmt.Fprintln(e.stderr, "sock: "+summary(srv.Stats(), o.dispatcher == "prefork" || o.dispatcher == "forking"))
+		fmt.Fprintln(e.stderr, "sock: "+summary(srv.Stats()))
 	}
 	return nil
 }
 
-// summary is the last line of sock serve: what the server served. The
-// parent of prefork workers serves nothing itself, and its Stats do not
-// count what its workers served.
-func summary(st ss.Stats, prefork bool) string {
-	if prefork {
-		return "stopped the workers (what they served is not counted: each worker keeps its own stats)"
-	}
+// summary is the last line of sock serve: what the server served (with
+// prefork, the parent's Stats are its workers' sums).
+func summary(st ss.Stats) string {
 	return fmt.Sprintf("served %s (%d rejected, %d errors), %d bytes in, %d out",
 		plural(int(st.Accepted), "request"), st.Rejected, st.Errors, st.BytesIn, st.BytesOut)
 }
