@@ -225,12 +225,12 @@ func runServeWith(e *env, name string, o *serveOpts, upg *tableflip.Upgrader) er
 			addr = "@sock-" + name
 		}
 	}
-	disp, err := makeDispatcher(o.dispatcher, o.workers)
+	disp, prefork, err := makeDispatcher(o.dispatcher, o.workers)
 	if err != nil {
 		return err
 	}
 	srv := &ss.Server{
-		Network: network, Addr: addr, Handler: svc.handler(), Dispatcher: disp,
+		Network: network, Addr: addr, Handler: svc.handler(), Dispatcher: disp, Prefork: prefork,
 		AllowReuseAddress: true, MaxConnections: o.maxConns, IdleTimeout: o.idle.d,
 		Logger: slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
@@ -370,24 +370,27 @@ func serviceNames() []string {
 	return n
 }
 
-func makeDispatcher(name string, workers int) (ss.Dispatcher, error) {
+// makeDispatcher turns --dispatcher and --workers into where requests run:
+// a Dispatcher, and for prefork the worker processes (each serving one
+// request at a time, as Python's forked child does).
+func makeDispatcher(name string, workers int) (ss.Dispatcher, *ss.Prefork, error) {
 	if workers < 0 {
-		return nil, usagef("--workers must not be negative")
+		return nil, nil, usagef("--workers must not be negative")
 	}
 	switch name {
 	case "synchronous", "sync":
-		return ss.Synchronous{}, nil
+		return ss.Synchronous{}, nil, nil
 	case "goroutines", "threading":
-		return &ss.Goroutines{MaxConcurrent: workers}, nil
+		return &ss.Goroutines{MaxConcurrent: workers}, nil, nil
 	case "pool":
 		if workers == 0 {
 			workers = 4 * runtime.GOMAXPROCS(0)
 		}
-		return ss.WorkerPool(workers), nil
+		return ss.WorkerPool(workers), nil, nil
 	case "prefork", "forking":
-		return &ss.Prefork{Children: workers}, nil
+		return ss.Synchronous{}, &ss.Prefork{Children: workers}, nil
 	}
-	return nil, usagef("unknown --dispatcher %q (want synchronous, goroutines, pool or prefork)", name)
+	return nil, nil, usagef("unknown --dispatcher %q (want synchronous, goroutines, pool or prefork)", name)
 }
 
 // durationFlag is a flag that takes a Go duration ("500ms", "2m") or bare
