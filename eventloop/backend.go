@@ -61,8 +61,9 @@ func ProbeIOUring() error {
 
 // resolveBackend is the backend an engine configured with b runs on, and
 // why it is not the one asked for, if it is not; an error for io_uring
-// asked for where it cannot run.
-func resolveBackend(b Backend, udp bool) (Backend, string, error) {
+// asked for where it cannot run. epollOnly, if set, is why the engine's
+// sockets are served by epoll whatever b says.
+func resolveBackend(b Backend, epollOnly string) (Backend, string, error) {
 	if b == "" {
 		b = defaultBackend
 	}
@@ -73,8 +74,8 @@ func resolveBackend(b Backend, udp bool) (Backend, string, error) {
 	default:
 		return "", "", errUnknownBackend
 	}
-	if udp {
-		return BackendEpoll, "UDP engines use epoll under every backend: recvmmsg(2) and sendmmsg(2) already take 32 datagrams a system call", nil
+	if epollOnly != "" {
+		return BackendEpoll, epollOnly, nil
 	}
 	if err := ProbeIOUring(); err != nil {
 		if b == BackendIOUring {
@@ -98,7 +99,7 @@ func (e *Engine) ResolvedBackend() (b Backend, why string) {
 	if b != "" {
 		return b, why
 	}
-	b, why, err := resolveBackend(e.Backend, false)
+	b, why, err := resolveBackend(e.Backend, "")
 	if err != nil {
 		return e.Backend, err.Error()
 	}

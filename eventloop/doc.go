@@ -92,9 +92,12 @@
 // the loop is one io_uring_enter(2) that submits the round's sends and
 // waits for completions. Accepting is a multishot accept per listener;
 // receiving is a multishot receive per connection into one ring of
-// provided buffers per loop (2048 buffers of 4 KiB), which a buffer leaves
-// only for the length of an OnData call, so an idle connection holds none
-// and a client that does not read cannot hoard them; a connection has at
+// provided buffers per loop (on Linux 6.12 and later 64 buffers of 64 KiB
+// that receives fill one after another, IOU_PBUF_RING_INC, so that small
+// messages share a buffer and a bulk receive still gets 64 KiB; before,
+// 2048 buffers of 4 KiB, one a receive). Data leaves the ring only for
+// the length of an OnData call, so an idle connection holds no buffer and
+// a client that does not read cannot hoard them; a connection has at
 // most one send in flight, and what is written meanwhile is sent with
 // the next. Output chunks are mapped out of the Go heap, since the kernel
 // reads them after the send is submitted. Other goroutines wake the loop
@@ -104,7 +107,8 @@
 // the completion ring overflowed (CQOverflows) and the receives that ran
 // out of buffers (RecvNoBuffers); neither loses data. UDP engines use
 // epoll under every backend: recvmmsg(2) and sendmmsg(2) already take up
-// to 32 datagrams a system call.
+// to 32 datagrams a system call; so do SOCK_SEQPACKET engines, whose
+// messages a receive into a provided buffer would cut at its size.
 //
 // BackendAuto: io_uring where ProbeIOUring finds it usable, epoll
 // otherwise (a kernel before 6.1, the kernel.io_uring_disabled sysctl, a

@@ -121,7 +121,14 @@ func (e *Engine) Serve(listeners ...*socket.Socket) error {
 	if _, ok := e.Handler.(PacketHandler); udp && !ok {
 		return refuse(errors.New("eventloop: a UDP engine needs a Handler with OnPacket"))
 	}
-	be, why, err := resolveBackend(e.Backend, udp)
+	var epollOnly string
+	switch listeners[0].Type() {
+	case socket.SOCK_DGRAM:
+		epollOnly = "UDP engines use epoll under every backend: recvmmsg(2) and sendmmsg(2) already take 32 datagrams a system call"
+	case socket.SOCK_SEQPACKET:
+		epollOnly = "SOCK_SEQPACKET engines use epoll under every backend: a receive into a provided buffer would cut a message longer than the buffer"
+	}
+	be, why, err := resolveBackend(e.Backend, epollOnly)
 	if err != nil {
 		return refuse(err)
 	}

@@ -61,6 +61,11 @@ var (
 	uringCQEntries uint32 = 8192
 	uringBufCount         = 2048
 	uringBufSize          = 4096
+	// With incremental consumption (Linux 6.12) receives share large
+	// buffers: 64 of 64 KiB (4 MiB of address space).
+	uringBufInc      = true
+	uringIncBufCount = 64
+	uringIncBufSize  = 64 << 10
 )
 
 // The operations a user_data names.
@@ -120,7 +125,13 @@ func (u *uring) start() error {
 		return err
 	}
 	r.registerRingFd()
-	br, err := newBufRing(r, 0, uringBufCount, uringBufSize)
+	var br *bufRing
+	if uringBufInc {
+		br, _ = newBufRing(r, 0, uringIncBufCount, uringIncBufSize, true)
+	}
+	if br == nil { // before Linux 6.12: a buffer a receive
+		br, err = newBufRing(r, 0, uringBufCount, uringBufSize, false)
+	}
 	if err != nil {
 		r.close()
 		return err
@@ -333,6 +344,9 @@ func (u *uring) release(fd int32) {
 	if s := u.st[fd]; s&stClosed != 0 && s&(stArmed|stSend) == 0 {
 		u.st[fd] = 0
 		unix.Close(int(fd))
+		if l := u.l; l.acceptPaused && !u.closing {
+			l.resumeAccept() // a descriptor is free: try again now
+		}
 	}
 }
 
@@ -430,17 +444,18 @@ func (u *uring) complete(cqe *uringCQE) {
 func (u *uring) received(fd int32, gen uint32, cqe *uringCQE, final bool) {
 	l := u.l
 	var bid uint16
-	hasBuf := cqe.flags&iorCQEFBuffer != 0
-	if hasBuf {
+	var data []byte
+	retired := false
+	if cqe.flags&iorCQEFBuffer != 0 {
 		bid = uint16(cqe.flags >> iorCQEBufferShft)
-		u.br.out++
+		data, retired = u.br.take(bid, max(int(cqe.res), 0), cqe.flags)
 	}
 	if final {
 		u.st[fd] &^= stArmed | stCancel
 	}
 	c := u.conn(fd, gen)
 	if c == nil {
-		if hasBuf {
+		if retired {
 			u.br.put(bid)
 		}
 		if final {
@@ -449,11 +464,13 @@ func (u *uring) received(fd int32, gen uint32, cqe *uringCQE, final bool) {
 		return
 	}
 	switch res := cqe.res; {
-	case res > 0 && hasBuf:
-		u.input(c, u.br.buf(bid, int(res)))
-		u.br.put(bid)
+	case res > 0 && data != nil:
+		u.input(c, data)
+		if retired {
+			u.br.put(bid)
+		}
 	case res == 0:
-		if hasBuf {
+		if retired {
 			u.br.put(bid)
 		}
 		switch {

@@ -80,7 +80,7 @@ func probeMultishotRecv(r *ring) error {
 	}
 	defer unix.Close(sp[0])
 	defer unix.Close(sp[1])
-	br, err := newBufRing(r, 0, 2, 64)
+	br, err := newBufRing(r, 0, 2, 64, false)
 	if err != nil {
 		return err
 	}

@@ -161,7 +161,11 @@ const (
 	// cqe->flags
 	iorCQEFBuffer    = 1 << 0
 	iorCQEFMore      = 1 << 1
+	iorCQEFBufMore   = 1 << 4
 	iorCQEBufferShft = 16
+
+	// io_uring_buf_reg->flags
+	iouPbufRingInc = 2
 )
 
 // ring is one io_uring instance: the submission and completion rings
@@ -445,21 +449,36 @@ func splitUserData(ud uint64) (op uint8, fd int32, gen uint32) {
 // kernel takes one for each receive and says which in the completion;
 // the loop gives it back once the data has been handed on. The entries
 // and the buffers are anonymous mappings, out of the Go heap.
+//
+// With incremental consumption (IOU_PBUF_RING_INC, Linux 6.12) a receive
+// takes only what it needs of the buffer at the head of the ring, and the
+// next receive, of any connection, goes on in the same buffer: small
+// messages are packed into few buffers (few cache lines touched), and a
+// bulk receive still gets a whole large buffer. A completion flagged
+// IORING_CQE_F_BUF_MORE leaves its buffer with the kernel; the loop keeps
+// each buffer's fill offset and gives the buffer back with the completion
+// that retires it.
 type bufRing struct {
 	bgid    uint16
 	size    int // of a buffer
 	mask    uint16
-	mem     []byte // the ring's entries
-	bufs    []byte // the buffers, size each
+	inc     bool     // incremental consumption
+	off     []uint32 // with inc: how much of each buffer the kernel has filled
+	mem     []byte   // the ring's entries
+	bufs    []byte   // the buffers, size each
 	entries []uringBuf
 	tail    uint16 // ours; the kernel sees it at publish
-	out     int    // buffers the kernel has handed out and we have not given back
+	out     int    // buffers the kernel has retired and we have not given back
 }
 
 // newBufRing maps n buffers of size bytes (n a power of two) and
-// registers them with r as buffer group bgid, every buffer provided.
-func newBufRing(r *ring, bgid uint16, n, size int) (*bufRing, error) {
-	b := &bufRing{bgid: bgid, size: size, mask: uint16(n - 1)}
+// registers them with r as buffer group bgid, every buffer provided, for
+// incremental consumption if inc (EINVAL before Linux 6.12).
+func newBufRing(r *ring, bgid uint16, n, size int, inc bool) (*bufRing, error) {
+	b := &bufRing{bgid: bgid, size: size, mask: uint16(n - 1), inc: inc}
+	if inc {
+		b.off = make([]uint32, n)
+	}
 	var err error
 	b.mem, err = unix.Mmap(-1, 0, n*int(unsafe.Sizeof(uringBuf{})), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
 	if err != nil {
@@ -472,6 +491,9 @@ func newBufRing(r *ring, bgid uint16, n, size int) (*bufRing, error) {
 	}
 	b.entries = unsafe.Slice((*uringBuf)(unsafe.Pointer(&b.mem[0])), n)
 	reg := uringBufReg{ringAddr: uint64(uintptr(unsafe.Pointer(&b.mem[0]))), ringEntries: uint32(n), bgid: bgid}
+	if inc {
+		reg.flags = iouPbufRingInc
+	}
 	if err := r.register(iorRegisterPbufRing, unsafe.Pointer(&reg), 1); err != nil {
 		b.unmap()
 		return nil, err
@@ -490,8 +512,27 @@ func (b *bufRing) buf(bid uint16, n int) []byte {
 	return b.bufs[off : off+n : off+b.size]
 }
 
+// take returns the n bytes a completion's receive put in buffer bid, and
+// whether the kernel has retired the buffer (then it is the caller's to
+// put back once the bytes are handed on).
+func (b *bufRing) take(bid uint16, n int, flags uint32) (data []byte, retired bool) {
+	start := int(bid) * b.size
+	if b.inc {
+		start += int(b.off[bid])
+		b.off[bid] += uint32(n)
+	}
+	retired = !b.inc || flags&iorCQEFBufMore == 0
+	if retired {
+		b.out++
+	}
+	return b.bufs[start : start+n : start+n], retired
+}
+
 // put gives buffer bid back; the kernel sees it after publish.
 func (b *bufRing) put(bid uint16) {
+	if b.inc {
+		b.off[bid] = 0
+	}
 	e := &b.entries[b.tail&b.mask]
 	e.addr = uint64(uintptr(unsafe.Pointer(&b.bufs[int(bid)*b.size])))
 	e.len = uint32(b.size)

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -21,17 +23,65 @@ import (
 )
 
 // digestServer reads a stream to its end and answers with its sha256: the
-// receiving side of the transfers. It runs inside ns.
+// receiving side of the transfers. It runs inside ns, on socketserver
+// with the Goroutines dispatcher.
 func digestServer(t *testing.T, ns *netns) (socket.Sockaddr, func()) {
-	t.Helper()
-	h := ss.HandlerFunc(func(ctx context.Context, r *ss.Request) error {
-		sum := sha256.New()
-		if _, err := io.Copy(sum, r.Conn); err != nil {
-			return err
-		}
-		_, err := r.Conn.Write(sum.Sum(nil))
+	return digestServerOn(t, ns, chaosServers[0])
+}
+
+// digest is the digest server's handler.
+func digest(ctx context.Context, c net.Conn) error {
+	sum := sha256.New()
+	if _, err := io.Copy(sum, c); err != nil {
 		return err
-	})
+	}
+	_, err := c.Write(sum.Sum(nil))
+	return err
+}
+
+// chaosServer is a server the loss and reset tests run the digest server
+// on: socketserver (kind nil, the figures' names without a prefix), or
+// the engine through eventloop.Blocking on epoll or io_uring.
+type chaosServer struct {
+	name string
+	kind *serverKind
+}
+
+var chaosServers = []chaosServer{
+	{"goroutines", nil},
+	{blockingKind.name, &blockingKind},
+	{blockingURingKind.name, &blockingURingKind},
+}
+
+// figureName is name for socketserver and name with the server's name
+// after its first word for the others.
+func (s chaosServer) figureName(name string) string {
+	if s.kind == nil {
+		return name
+	}
+	first, rest, _ := strings.Cut(name, "_")
+	return first + "_" + s.name + "_" + rest
+}
+
+func digestServerOn(t *testing.T, ns *netns, on chaosServer) (socket.Sockaddr, func()) {
+	t.Helper()
+	if on.kind != nil {
+		var srv runningServer
+		ns.do(t, func() { srv = on.kind.start(t, "tcp", "127.0.0.1:0", digest, limits{}) })
+		sa, err := socket.ParseAddr(socket.AF_INET, srv.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sa, func() {
+			// Closed within a second, as srv.Close below closes at once: a
+			// connection the reset cut off on the client's side only
+			// still waits for data.
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			srv.Shutdown(t, ctx)
+		}
+	}
+	h := ss.HandlerFunc(func(ctx context.Context, r *ss.Request) error { return digest(ctx, r.Conn) })
 	var srv *ss.Server
 	var err error
 	ns.do(t, func() { srv, err = ss.NewTCPServer("127.0.0.1:0", h) })
@@ -64,7 +114,12 @@ func nsClient(t *testing.T, ns *netns) *socket.Socket {
 // digest that comes back; it returns the time taken.
 func transfer(t *testing.T, ns *netns, size int, limit time.Duration) time.Duration {
 	t.Helper()
-	addr, stop := digestServer(t, ns)
+	return transferOn(t, ns, chaosServers[0], size, limit)
+}
+
+func transferOn(t *testing.T, ns *netns, on chaosServer, size int, limit time.Duration) time.Duration {
+	t.Helper()
+	addr, stop := digestServerOn(t, ns, on)
 	defer stop()
 	payload := make([]byte, size)
 	rand.Read(payload)
@@ -112,27 +167,35 @@ func dropRate(t *testing.T, ns *netns, pct int) {
 `, pct))
 }
 
-// TestPacketLoss: 20 MB arrives intact through 5% and 20% random loss.
+// TestPacketLoss: 20 MB arrives intact through 5% and 20% random loss, on
+// the Goroutines dispatcher and on the event-loop engine (epoll and
+// io_uring).
 func TestPacketLoss(t *testing.T) {
-	for _, tc := range []struct {
-		pct   int
-		limit time.Duration
-	}{{5, 10 * time.Second}, {20, 60 * time.Second}} {
-		t.Run(fmt.Sprintf("%dpct", tc.pct), func(t *testing.T) {
-			sockettest.LeakCheck(t)
-			ns := newNetns(t)
-			dropRate(t, ns, tc.pct)
-			took := transfer(t, ns, 20_000_000, tc.limit)
-			figure(t, fmt.Sprintf("loss_%dpct_20MB_secs", tc.pct), fmt.Sprintf("%.2f", took.Seconds()))
-			drops := ns.dropped(t)
-			figure(t, fmt.Sprintf("loss_%dpct_packets_dropped", tc.pct), drops)
-			if drops == 0 {
-				t.Errorf("the nft rule dropped nothing: the test proved nothing")
-			}
-			if took > tc.limit {
-				t.Errorf("took %v, bound %v", took, tc.limit)
-			}
-		})
+	for _, on := range chaosServers {
+		for _, tc := range []struct {
+			pct   int
+			limit time.Duration
+		}{{5, 10 * time.Second}, {20, 60 * time.Second}} {
+			t.Run(fmt.Sprintf("%s/%dpct", on.name, tc.pct), func(t *testing.T) {
+				testPacketLoss(t, on, tc.pct, tc.limit)
+			})
+		}
+	}
+}
+
+func testPacketLoss(t *testing.T, on chaosServer, pct int, limit time.Duration) {
+	sockettest.LeakCheck(t)
+	ns := newNetns(t)
+	dropRate(t, ns, pct)
+	took := transferOn(t, ns, on, 20_000_000, limit)
+	figure(t, on.figureName(fmt.Sprintf("loss_%dpct_20MB_secs", pct)), fmt.Sprintf("%.2f", took.Seconds()))
+	drops := ns.dropped(t)
+	figure(t, on.figureName(fmt.Sprintf("loss_%dpct_packets_dropped", pct)), drops)
+	if drops == 0 {
+		t.Errorf("the nft rule dropped nothing: the test proved nothing")
+	}
+	if took > limit {
+		t.Errorf("took %v, bound %v", took, limit)
 	}
 }
 
@@ -154,11 +217,18 @@ func TestRateLimit(t *testing.T) {
 
 // TestResetMidStream: the kernel answers with a RST after 5 MB; the sender
 // gets ECONNRESET (an error, not a panic or a hang) and the server serves
-// the next client.
+// the next client; on the Goroutines dispatcher and on the event-loop
+// engine (epoll and io_uring).
 func TestResetMidStream(t *testing.T) {
+	for _, on := range chaosServers {
+		t.Run(on.name, func(t *testing.T) { testResetMidStream(t, on) })
+	}
+}
+
+func testResetMidStream(t *testing.T, on chaosServer) {
 	sockettest.LeakCheck(t)
 	ns := newNetns(t)
-	addr, stop := digestServer(t, ns)
+	addr, stop := digestServerOn(t, ns, on)
 	defer stop()
 	port := addr.(*socket.Inet4Addr).Port
 	ns.nft(t, fmt.Sprintf(`table inet chaos {
@@ -175,12 +245,12 @@ func TestResetMidStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := c.Sendall(make([]byte, 20_000_000), 0)
-	figure(t, "rst_midstream_error", fmt.Sprintf("%q", errClass(err)))
+	figure(t, on.figureName("rst_midstream_error"), fmt.Sprintf("%q", errClass(err)))
 	if !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, syscall.EPIPE) {
 		t.Fatalf("send through a reset: %v, want ECONNRESET", err)
 	}
 	ns.sh(t, "nft flush ruleset")
-	if took := transfer(t, ns, 1_000_000, 10*time.Second); took <= 0 {
+	if took := transferOn(t, ns, on, 1_000_000, 10*time.Second); took <= 0 {
 		t.Fatal("no transfer after the reset")
 	}
 }

@@ -49,9 +49,9 @@ type runningServer interface {
 // lifecycle are the servers the lifecycle cases run on: socketserver with
 // the Goroutines dispatcher, and the event-loop engine running the same
 // handlers through eventloop.Blocking (a goroutine per connection on the
-// engine's loops), stopped the way a server with handlers must be:
-// StopAccept, wait for the handlers, Shutdown.
-var lifecycle = []serverKind{goroutinesKind, blockingKind}
+// engine's loops), on epoll and on io_uring, stopped the way a server with
+// handlers must be: StopAccept, wait for the handlers, Shutdown.
+var lifecycle = []serverKind{goroutinesKind, blockingKind, blockingURingKind}
 
 var goroutinesKind = serverKind{"goroutines", func(t *testing.T, network, addr string, h connHandler, l limits) runningServer {
 	t.Helper()
@@ -99,7 +99,21 @@ func (s *ssServer) Shutdown(t *testing.T, ctx context.Context) error {
 	return err
 }
 
-var blockingKind = serverKind{"engine-blocking", func(t *testing.T, network, addr string, h connHandler, l limits) runningServer {
+var (
+	blockingKind = blockingOn("engine-blocking", eventloop.BackendEpoll)
+	// The engine on io_uring where it can run (auto: epoll elsewhere; CI
+	// requires io_uring, see .ci/run).
+	blockingURingKind = blockingOn("engine-blocking-uring", eventloop.BackendAuto)
+)
+
+// blockingOn is the engine with a Blocking handler on backend be.
+func blockingOn(name string, be eventloop.Backend) serverKind {
+	return serverKind{name, func(t *testing.T, network, addr string, h connHandler, l limits) runningServer {
+		return startBlocking(t, be, network, addr, h, l)
+	}}
+}
+
+func startBlocking(t *testing.T, be eventloop.Backend, network, addr string, h connHandler, l limits) runningServer {
 	t.Helper()
 	backlog := l.Backlog
 	if backlog == 0 {
@@ -116,7 +130,7 @@ var blockingKind = serverKind{"engine-blocking", func(t *testing.T, network, add
 	}
 	b := &blockingServer{addr: sa.String(), errc: make(chan error, 1), ended: make(chan struct{}, 1)}
 	b.e = &eventloop.Engine{Loops: 2, IdleTimeout: l.IdleTimeout, MaxConns: l.MaxConnections,
-		Logger: slog.New(slog.DiscardHandler)}
+		Logger: slog.New(slog.DiscardHandler), Backend: be}
 	b.e.Handler = eventloop.Blocking(context.Background(), func(ctx context.Context, c net.Conn) {
 		defer b.end()
 		if l.RequestTimeout > 0 {
@@ -130,7 +144,7 @@ var blockingKind = serverKind{"engine-blocking", func(t *testing.T, network, add
 	go func() { b.errc <- b.e.Serve(ln) }()
 	t.Cleanup(func() { b.stop(t) })
 	return b
-}}
+}
 
 // blockingServer is the engine with a Blocking handler.
 type blockingServer struct {

@@ -71,8 +71,18 @@ func (engineEcho) OnPacket(p *eventloop.Packet) eventloop.Action {
 	return eventloop.None
 }
 
-var engineTarget = target{"engine", func(t *testing.T, network, addr string) (string, func()) {
-	e := &eventloop.Engine{Handler: engineEcho{}, Loops: 2, Logger: slog.New(slog.DiscardHandler)}
+var engineTarget = engineOn("engine", eventloop.BackendEpoll)
+
+// engineOn is the bare engine on backend be (auto: io_uring where it can
+// run, epoll elsewhere).
+func engineOn(name string, be eventloop.Backend) target {
+	return target{name, func(t *testing.T, network, addr string) (string, func()) {
+		return startEngine(t, be, network, addr)
+	}}
+}
+
+func startEngine(t *testing.T, be eventloop.Backend, network, addr string) (string, func()) {
+	e := &eventloop.Engine{Handler: engineEcho{}, Loops: 2, Logger: slog.New(slog.DiscardHandler), Backend: be}
 	ln, err := socket.Listen(network, addr, &socket.ListenOptions{Backlog: 1024})
 	if err != nil {
 		t.Fatal(err)
@@ -94,21 +104,23 @@ var engineTarget = target{"engine", func(t *testing.T, network, addr string) (st
 			t.Errorf("Serve: %v", err)
 		}
 	}
-}}
+}
 
 // blockingTarget is the engine running io.Copy echo through
 // eventloop.Blocking: a goroutine per connection on the engine's loops.
-var blockingTarget = target{blockingKind.name, func(t *testing.T, network, addr string) (string, func()) {
-	srv := blockingKind.start(t, network, addr, func(ctx context.Context, c net.Conn) error {
-		_, err := io.Copy(c, c)
-		return err
-	}, limits{})
-	return srv.Addr(), func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Shutdown(t, ctx)
-	}
-}}
+func blockingTarget(kind serverKind) target {
+	return target{kind.name, func(t *testing.T, network, addr string) (string, func()) {
+		srv := kind.start(t, network, addr, func(ctx context.Context, c net.Conn) error {
+			_, err := io.Copy(c, c)
+			return err
+		}, limits{})
+		return srv.Addr(), func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			srv.Shutdown(t, ctx)
+		}
+	}}
+}
 
 // The servers the stream soak runs on. Synchronous serves one connection
 // at a time and Prefork is the Goroutines dispatcher in each child; the
@@ -116,8 +128,10 @@ var blockingTarget = target{blockingKind.name, func(t *testing.T, network, addr 
 var streamTargets = []target{
 	serverTarget("goroutines", echoStream, func() ss.Dispatcher { return &ss.Goroutines{} }),
 	serverTarget("workerpool", echoStream, func() ss.Dispatcher { return ss.WorkerPool(1024) }),
-	blockingTarget,
+	blockingTarget(blockingKind),
+	blockingTarget(blockingURingKind),
 	engineTarget,
+	engineOn("engine-uring", eventloop.BackendAuto),
 }
 
 func soakLength() (time.Duration, bool) {

@@ -295,9 +295,29 @@ func serveLoop(e *env, name string, o *serveOpts) error {
 	if udp {
 		loops = count
 	}
-	eng := &eventloop.Engine{Handler: h, Loops: loops, IdleTimeout: o.idle.d, MaxConns: o.maxConns}
-	fmt.Fprintf(e.stderr, "sock: serving %s on %v (%s, event-loop engine, %s)%s; Ctrl-C stops\n",
-		name, lns[0].LocalAddr(), o.proto, plural(loops, "loop"), tlsNote)
+	eng := &eventloop.Engine{Handler: h, Loops: loops, IdleTimeout: o.idle.d, MaxConns: o.maxConns, Backend: engineBackends[o.engine]}
+	backend, why := eng.ResolvedBackend()
+	if udp {
+		backend, why = eventloop.BackendEpoll, "UDP is served by epoll under every backend"
+	}
+	if !udp && eng.Backend == eventloop.BackendIOUring && backend != eventloop.BackendIOUring {
+		for _, l := range lns {
+			l.Close()
+		}
+		return fmt.Errorf("--engine uring: %s", why)
+	}
+	fmt.Fprintf(e.stderr, "sock: serving %s on %v (%s, event-loop engine on %s, %s)%s; Ctrl-C stops\n",
+		name, lns[0].LocalAddr(), o.proto, backend, plural(loops, "loop"), tlsNote)
+	if o.verbose {
+		switch {
+		case why != "":
+		case eng.Backend == eventloop.BackendAuto:
+			why = "io_uring works here"
+		default:
+			why = "as --engine " + o.engine + " asks"
+		}
+		fmt.Fprintf(e.stderr, "sock: the loops run on %s: %s\n", backend, why)
+	}
 	served := make(chan error, 1)
 	go func() { served <- eng.Serve(lns...) }()
 	sigs := make(chan os.Signal, 2)
@@ -329,6 +349,13 @@ func serveLoop(e *env, name string, o *serveOpts) error {
 	st := eng.Stats()
 	fmt.Fprintf(e.stderr, "sock: served %s (%d rejected), %d bytes in, %d out\n", plural(int(st.Accepted), "connection"), st.Rejected, st.BytesIn, st.BytesOut)
 	return nil
+}
+
+// engineBackends maps --engine to the engine's backends.
+var engineBackends = map[string]eventloop.Backend{
+	"loop": eventloop.BackendEpoll, "epoll": eventloop.BackendEpoll,
+	"uring": eventloop.BackendIOUring, "io_uring": eventloop.BackendIOUring,
+	"auto": eventloop.BackendAuto,
 }
 
 func loopsOrDefault(n int) int {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/socketkit/socketkit/eventloop"
 	"github.com/socketkit/socketkit/socket"
 )
 
@@ -152,6 +153,11 @@ sockets, and buffer limits.`,
 			fmt.Fprintf(tw, "SOMAXCONN (compile time)\t%d\n", socket.SOMAXCONN)
 			fmt.Fprintf(tw, "IPv6 loopback\t%v\n", yes(socket.HasIPv6()))
 			fmt.Fprintf(tw, "dual-stack IPv6 sockets\t%v\n", yes(socket.HasDualStackIPv6()))
+			uring := "usable (sock serve --engine uring or auto)"
+			if err := eventloop.ProbeIOUring(); err != nil {
+				uring = "unusable, so --engine auto runs on epoll: " + err.Error()
+			}
+			fmt.Fprintf(tw, "io_uring for the event-loop engine\t%s\n", uring)
 			return tw.Flush()
 		},
 	}

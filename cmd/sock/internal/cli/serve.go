@@ -26,6 +26,7 @@ import (
 type serveOpts struct {
 	addr, proto, dispatcher string
 	engine                  string
+	verbose                 bool
 	loops                   int
 	reusePort               bool
 	workers, maxConns       int
@@ -72,8 +73,10 @@ tcp6, udp4 and udp6 too). --dispatcher picks the concurrency: synchronous
 (one request at a time, like Python's TCPServer), goroutines (one per
 request, like ThreadingMixIn; the default), pool (--workers goroutines) or
 prefork (--workers processes, like ForkingMixIn). --engine loop serves with
-the epoll event-loop engine instead (tcp, udp and unix): --loops event
-loops, each on its own thread. On the engine --tls runs each connection on a
+the event-loop engine instead (tcp, udp and unix): --loops event loops, each
+on its own thread, on epoll; --engine uring runs the loops on io_uring
+(Linux 6.1 or later), and --engine auto on io_uring where it works and on
+epoll elsewhere (-v says which, and why). On the engine --tls runs each connection on a
 goroutine of its own (through eventloop.Blocking), and --graceful-restart
 and --proxy-protocol are not available yet: they run on --engine goroutines.`,
 		Example: `  sock serve echo                                   # tcp on 127.0.0.1:6254
@@ -84,6 +87,7 @@ and --proxy-protocol are not available yet: they run on --engine goroutines.`,
   sock serve echo --dispatcher prefork --workers 4
   sock serve echo --tls                             # self-signed certificate
   sock serve echo --engine loop --loops 2           # the epoll event-loop engine
+  sock serve echo --engine auto -v                  # io_uring if it works here; says why not
   sock serve echo --graceful-restart &              # kill -HUP $! upgrades in place
   sock serve chat --proxy-protocol 10.0.0.0/8       # behind HAProxy send-proxy(-v2)`,
 		Args:      rangeArgs(1, 1),
@@ -93,7 +97,7 @@ and --proxy-protocol are not available yet: they run on --engine goroutines.`,
 				o.proto = "unix" // --addr /path or @name: a Unix stream socket
 			}
 			switch o.engine {
-			case "loop":
+			case "loop", "epoll", "uring", "io_uring", "auto":
 				if cmd.Flags().Changed("dispatcher") {
 					return usagef("--dispatcher is for --engine goroutines")
 				}
@@ -106,7 +110,7 @@ and --proxy-protocol are not available yet: they run on --engine goroutines.`,
 				return serveLoop(e, args[0], &o)
 			case "goroutines":
 				if cmd.Flags().Changed("loops") || cmd.Flags().Changed("reuseport") {
-					return usagef("--loops and --reuseport are for --engine loop")
+					return usagef("--loops and --reuseport are for --engine loop, uring or auto")
 				}
 				if o.gracefulRestart {
 					return serveRestartable(e, args[0], &o)
@@ -116,14 +120,15 @@ and --proxy-protocol are not available yet: they run on --engine goroutines.`,
 				}
 				return runServe(e, args[0], &o)
 			}
-			return usagef("unknown --engine %q (want goroutines or loop)", o.engine)
+			return usagef("unknown --engine %q (want goroutines, loop, uring or auto)", o.engine)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.addr, "addr", "", `address: host:port (default 127.0.0.1:6254), or a path or @name for the unix protocols (default @sock-SERVICE)`)
 	f.StringVar(&o.proto, "proto", "tcp", "transport: tcp, udp, unix, unixgram, seqpacket (or tcp4, tcp6, udp4, udp6)")
 	f.StringVar(&o.dispatcher, "dispatcher", "goroutines", "concurrency: synchronous, goroutines, pool or prefork")
-	f.StringVar(&o.engine, "engine", "goroutines", "goroutines (socketserver with --dispatcher) or loop (the epoll event-loop engine; no --graceful-restart or --proxy-protocol)")
+	f.StringVar(&o.engine, "engine", "goroutines", "goroutines (socketserver with --dispatcher), or the event-loop engine (no --graceful-restart or --proxy-protocol) on epoll (loop), on io_uring (uring), or on io_uring where it works and epoll elsewhere (auto)")
+	f.BoolVarP(&o.verbose, "verbose", "v", false, "with the event-loop engine: say which backend serves and, if it is not the one asked for, why")
 	f.IntVar(&o.loops, "loops", 0, "with --engine loop: event loops (default GOMAXPROCS)")
 	f.BoolVar(&o.reusePort, "reuseport", false, "with --engine loop: one SO_REUSEPORT listener per loop instead of one shared")
 	f.IntVar(&o.workers, "workers", 0, "goroutines for pool, processes for prefork (default GOMAXPROCS); cap for goroutines (0: none)")
