@@ -64,8 +64,9 @@ const (
 	SOCK_RDM       Type = 4 // SOCK_RDM is reliably delivered messages; only TIPC and RDS provide it.
 	SOCK_SEQPACKET Type = 5 // SOCK_SEQPACKET is a reliable, ordered, connection-based record stream.
 
-	// SOCK_NONBLOCK is a creation flag that New always adds; it is exported
-	// for code that calls socket(2) itself.
+	// SOCK_NONBLOCK is a creation flag that New always adds to the
+	// descriptor; given in New's or Socketpair's type, it also starts the
+	// socket in non-blocking mode, as Python does.
 	SOCK_NONBLOCK Type = 0x800
 	// SOCK_CLOEXEC is a creation flag that New always adds.
 	SOCK_CLOEXEC Type = 0x80000
@@ -244,4 +245,18 @@ const (
 	INADDR_UNSPEC_GROUP    uint32 = 0xe0000000 // INADDR_UNSPEC_GROUP is 224.0.0.0.
 	INADDR_ALLHOSTS_GROUP  uint32 = 0xe0000001 // INADDR_ALLHOSTS_GROUP is 224.0.0.1.
 	INADDR_MAX_LOCAL_GROUP uint32 = 0xe00000ff // INADDR_MAX_LOCAL_GROUP is 224.0.0.255.
+)
+
+// AF_VSOCK addresses and options (vsock(7)). The buffer-size options are
+// 64-bit: read and write them with GetsockoptBytes and SetsockoptBytes (8
+// bytes, native order) at level int(AF_VSOCK).
+const (
+	VMADDR_CID_ANY                 = 0xffffffff // VMADDR_CID_ANY binds to any context ID.
+	VMADDR_PORT_ANY                = 0xffffffff // VMADDR_PORT_ANY picks any port.
+	VMADDR_CID_HOST                = 2          // VMADDR_CID_HOST is the host's context ID.
+	VM_SOCKETS_INVALID_VERSION     = 0xffffffff // VM_SOCKETS_INVALID_VERSION is the invalid vsock version.
+	IOCTL_VM_SOCKETS_GET_LOCAL_CID = 0x7b9      // IOCTL_VM_SOCKETS_GET_LOCAL_CID is the ioctl on /dev/vsock that reads the local context ID.
+	SO_VM_SOCKETS_BUFFER_SIZE      = 0          // SO_VM_SOCKETS_BUFFER_SIZE is a stream's buffer size.
+	SO_VM_SOCKETS_BUFFER_MIN_SIZE  = 1          // SO_VM_SOCKETS_BUFFER_MIN_SIZE is its minimum.
+	SO_VM_SOCKETS_BUFFER_MAX_SIZE  = 2          // SO_VM_SOCKETS_BUFFER_MAX_SIZE is its maximum.
 )

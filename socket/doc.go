@@ -132,6 +132,63 @@
 // *net.TCPConn, the methods of a nil *Socket (but Close and String) and
 // those of a Socket{} literal panic.
 //
+// # Differences from Python by design
+//
+// The package keeps a port of the test methods of CPython 3.11's
+// Lib/test/test_socket.py that run on Linux (the cpython_*_test.go files,
+// one Go test per method, named after it; testdata/cpython-conformance.md
+// maps every method to its test or to the reason below). These methods
+// behave differently on purpose:
+//
+//   - Descriptors are always non-blocking and close-on-exec. Python's
+//     fcntl checks of O_NONBLOCK (NonBlockingTCPTests.testSetBlocking,
+//     NonblockConstantTest) and set_inheritable (InheritanceTest) have no
+//     counterpart: the runtime poller needs O_NONBLOCK, and a descriptor
+//     goes to a child through exec.Cmd.ExtraFiles.
+//   - Timeouts: SetTimeout(0) and SetDefaultTimeout(0) mean no timeout, Go's
+//     zero value; Python's settimeout(0.0) is SetBlocking(false), and
+//     setdefaulttimeout(0.0) (new sockets non-blocking) has no counterpart.
+//     A negative default counts as none instead of raising ValueError
+//     (GeneralModuleTests.testDefaultTimeout). DialOptions.Timeout 0 means
+//     "not given", so create_connection(timeout=None) over a default timeout
+//     is CreateConnection then SetTimeout(0)
+//     (NetworkConnectionAttributesTest.testTimeoutNone).
+//   - Signals do not interrupt calls: a Go program receives them on a
+//     channel (os/signal) and EINTR is retried, so a call ends as it would
+//     have without the signal (GeneralModuleTests.test_sendall_interrupted*,
+//     InterruptedRecvTimeoutTest, InterruptedSendTimeoutTest,
+//     TCPTimeoutTest.testInterruptedTimeout; their Go tests pin this).
+//   - A Socket owns its descriptor: closing the number behind its back
+//     (os.Close(s.Fd()), or another Socket on the same number) is
+//     unsupported, because the runtime poller tracks it and the number may
+//     be reused at once (GeneralModuleTests.testCloseException,
+//     test_socket_close, TestExceptions.test_setblocking_invalidfd). There
+//     is no Detach (BasicTCPTest.testDetach): Dup or File give a descriptor
+//     the caller owns.
+//   - Recvmsg receives into one buffer; there is no scatter read
+//     (RecvmsgIntoTests.testRecvmsgIntoScatter).
+//   - io.Copy(sock, r) is sock.sendfile(): on a non-blocking socket it sends
+//     what fits and returns EAGAIN, where Python refuses the socket, and it
+//     works on any socket type (SendfileUsingSendTest.testNonBlocking,
+//     test_errors).
+//   - Integer arguments have no error result where Python raises
+//     OverflowError: Listen caps a backlog past the C int at the largest int
+//     (test_listen_backlog_overflow), CmsgLen and CmsgSpace compute any int
+//     (CmsgMacroTests).
+//   - String prints the constants' names (family=AF_INET, as Python before
+//     3.11 did) and Go's address syntax (GeneralModuleTests.test_repr).
+//   - The interface-name functions if_nameindex, if_nametoindex and
+//     if_indextoname are the standard library's net.Interfaces,
+//     net.InterfaceByName and net.InterfaceByIndex; sethostname is
+//     syscall.Sethostname (GeneralModuleTests.testInterfaceNameIndex,
+//     testInvalidInterfaceIndexToName, testInvalidInterfaceNameToIndex,
+//     test_sethostname).
+//
+// Where Python's answer comes from the C library (inet_aton, inet_ntop,
+// getaddrinfo's types and protocols, getnameinfo's scope names,
+// getservbyname and getservbyport), the tests compare with python3 on the
+// machine that runs them.
+//
 // # Platforms
 //
 // Linux is the platform this package is built and tested on. It compiles

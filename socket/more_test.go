@@ -112,7 +112,8 @@ func TestResolver(t *testing.T) {
 		{"localhost", "80", &socket.AddrInfoHints{Flags: socket.AI_NUMERICHOST}, socket.EAI_NONAME},
 		{"127.0.0.1", "http", &socket.AddrInfoHints{Flags: socket.AI_NUMERICSERV}, socket.EAI_NONAME},
 		{"127.0.0.1", "80", &socket.AddrInfoHints{Family: socket.AF_UNIX}, socket.EAI_FAMILY},
-		{"127.0.0.1", "80", &socket.AddrInfoHints{Type: socket.SOCK_SEQPACKET}, socket.EAI_SOCKTYPE},
+		{"127.0.0.1", "80", &socket.AddrInfoHints{Type: socket.SOCK_RDM}, socket.EAI_SOCKTYPE},
+		{"127.0.0.1", "80", &socket.AddrInfoHints{Type: socket.SOCK_STREAM, Proto: socket.IPPROTO_UDP}, socket.EAI_SOCKTYPE},
 		{"127.0.0.1", "70000", nil, socket.EAI_SERVICE},
 		{"", "", nil, socket.EAI_NONAME},
 	}

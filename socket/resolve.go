@@ -123,12 +123,15 @@ type AddrInfo struct {
 // GetAddrInfo resolves host and port into socket addresses, as
 // getaddrinfo(3) does, with the Go resolver. host may be a name, an address
 // literal or "" (the wildcard address with AI_PASSIVE, loopback without).
-// port may be a number, a service name ("http") or "". With Type 0 each
-// address comes once for each of SOCK_STREAM, SOCK_DGRAM and SOCK_RAW, in
-// that order, as glibc returns them; a service name keeps only the types
-// whose protocol has it in /etc/services ("http" is tcp only, so
-// SOCK_STREAM; "ntp" SOCK_DGRAM; a raw socket has no services), and none
-// is EAI_SERVICE. Errors are *AddrInfoError, matching
+// port may be a number, a service name ("http") or "". Types and protocols
+// follow glibc: with neither Type nor Proto each address comes once for
+// each of SOCK_STREAM, SOCK_DGRAM and SOCK_RAW, in that order; a Type or a
+// Proto picks the one pair that fits (Proto IPPROTO_UDP alone is
+// SOCK_DGRAM, SOCK_SEQPACKET is SCTP, a protocol of no other type is
+// SOCK_RAW) and a pair that does not exist is EAI_SOCKTYPE. A service name
+// keeps only the types whose protocol has it in /etc/services ("http" is
+// tcp only, so SOCK_STREAM; "ntp" SOCK_DGRAM); a raw socket takes no
+// service; none left is EAI_SERVICE. Errors are *AddrInfoError, matching
 // their EAI code with errors.Is.
 //
 // Python: socket.getaddrinfo(host, port, family, type, proto, flags).
@@ -154,54 +157,9 @@ func GetAddrInfo(ctx context.Context, host, port string, hints *AddrInfoHints) (
 	if host == "" && port == "" {
 		return fail(EAI_NONAME, nil)
 	}
-	types := []struct {
-		t Type
-		p Protocol
-	}{{SOCK_STREAM, IPPROTO_TCP}, {SOCK_DGRAM, IPPROTO_UDP}, {SOCK_RAW, 0}}
-	switch h.Type {
-	case 0:
-	case SOCK_STREAM:
-		types = types[:1]
-	case SOCK_DGRAM:
-		types = types[1:2]
-	case SOCK_RAW:
-		types = types[2:]
-		types[0].p = h.Proto
-	default:
-		return fail(EAI_SOCKTYPE, nil)
-	}
-	if h.Proto != 0 && h.Type != SOCK_RAW {
-		types[0].p = h.Proto
-	}
-
-	// The port: a number applies to every type; a service name only to the
-	// types whose protocol has it in /etc/services (tcp for SOCK_STREAM,
-	// udp for SOCK_DGRAM, none for SOCK_RAW), as in glibc.
-	portNum := 0
-	var ports []int // per entry of types, for a service name
-	if port != "" {
-		n, err := strconv.Atoi(port)
-		switch {
-		case err == nil && n >= 0 && n <= 65535:
-			portNum = n
-		case err == nil:
-			return fail(EAI_SERVICE, errors.New("port out of range"))
-		case h.Flags&AI_NUMERICSERV != 0:
-			return fail(EAI_NONAME, errors.New("AI_NUMERICSERV: port is not a number"))
-		default:
-			kept := types[:0:0]
-			for _, tp := range types {
-				proto := map[Type]string{SOCK_STREAM: "tcp", SOCK_DGRAM: "udp"}[tp.t]
-				if p, ok := services().byName(port, proto); ok && proto != "" {
-					kept = append(kept, tp)
-					ports = append(ports, p)
-				}
-			}
-			if len(kept) == 0 {
-				return fail(EAI_SERVICE, errors.New("service not found in /etc/services"))
-			}
-			types = kept
-		}
+	types, code, err := gaiTypes(h, port)
+	if code != 0 {
+		return fail(code, err)
 	}
 
 	// The addresses.
@@ -264,13 +222,9 @@ func GetAddrInfo(ctx context.Context, host, port string, hints *AddrInfoHints) (
 			continue
 		}
 		seen[ip] = true
-		for i, tp := range types {
-			pn := portNum
-			if ports != nil {
-				pn = ports[i]
-			}
+		for _, tp := range types {
 			out = append(out, AddrInfo{Family: fam, Type: tp.t, Proto: tp.p,
-				Addr: InetAddr(netip.AddrPortFrom(ip, uint16(pn)))})
+				Addr: InetAddr(netip.AddrPortFrom(ip, uint16(tp.port)))})
 		}
 	}
 	if len(out) == 0 {
@@ -280,6 +234,113 @@ func GetAddrInfo(ctx context.Context, host, port string, hints *AddrInfoHints) (
 		out[0].CanonName = canon
 	}
 	return out, nil
+}
+
+// gaiRow is a row of glibc's gaih_inet_typeproto: a socket type, its
+// protocol and the name /etc/services knows it by.
+type gaiRow struct {
+	t         Type
+	p         Protocol
+	anyProto  bool // the row takes any protocol asked for (raw)
+	noService bool // no service, not even a number, applies (raw)
+	dflt      bool // returned when neither type nor protocol is asked for
+	name      string
+}
+
+var gaiRows = []gaiRow{
+	{t: SOCK_STREAM, p: IPPROTO_TCP, dflt: true, name: "tcp"},
+	{t: SOCK_DGRAM, p: IPPROTO_UDP, dflt: true, name: "udp"},
+	{t: 6, p: 33, name: "dccp"}, // SOCK_DCCP, IPPROTO_DCCP
+	{t: SOCK_DGRAM, p: IPPROTO_UDPLITE, name: "udplite"},
+	{t: SOCK_STREAM, p: IPPROTO_SCTP, name: "sctp"},
+	{t: SOCK_SEQPACKET, p: IPPROTO_SCTP, name: "sctp"},
+	{t: SOCK_RAW, anyProto: true, noService: true, dflt: true, name: "raw"},
+}
+
+// gaiType is one (type, protocol, port) GetAddrInfo returns for each
+// address.
+type gaiType struct {
+	t    Type
+	p    Protocol
+	port int
+}
+
+// gaiTypes picks the socket types, protocols and ports for hints and port
+// as glibc's getaddrinfo does: a type or protocol asked for selects the
+// first row of gaiRows that fits (SOCK_STREAM with no protocol is TCP,
+// protocol 17 with no type is SOCK_DGRAM, a protocol no row has is
+// SOCK_RAW); neither gives TCP, UDP and raw. A service name keeps only the
+// rows whose protocol has it in /etc/services, and raw takes no service.
+// It returns an EAI code and its reason when nothing fits.
+func gaiTypes(h AddrInfoHints, port string) ([]gaiType, EAI, error) {
+	var row *gaiRow
+	if h.Type != 0 || h.Proto != 0 {
+		for i := range gaiRows {
+			r := &gaiRows[i]
+			if (h.Type == 0 || h.Type == r.t) && (h.Proto == 0 || h.Proto == r.p || r.anyProto) {
+				row = r
+				break
+			}
+		}
+		if row == nil {
+			if h.Type != 0 {
+				return nil, EAI_SOCKTYPE, nil
+			}
+			return nil, EAI_SERVICE, nil
+		}
+	}
+	proto := func(r *gaiRow) Protocol {
+		if r.anyProto {
+			return h.Proto
+		}
+		return r.p
+	}
+	portNum, named := 0, false
+	if port != "" {
+		n, err := strconv.Atoi(port)
+		switch {
+		case err == nil && n >= 0 && n <= 65535:
+			portNum = n
+		case err == nil:
+			return nil, EAI_SERVICE, errors.New("port out of range")
+		case h.Flags&AI_NUMERICSERV != 0:
+			return nil, EAI_NONAME, errors.New("AI_NUMERICSERV: port is not a number")
+		default:
+			named = true
+		}
+		if row != nil && row.noService {
+			return nil, EAI_SERVICE, errors.New(row.t.String() + " takes no service")
+		}
+	}
+	switch {
+	case row != nil && named:
+		p, ok := services().byName(port, row.name)
+		if !ok {
+			return nil, EAI_SERVICE, errors.New("service not found in /etc/services for " + row.name)
+		}
+		return []gaiType{{row.t, proto(row), p}}, 0, nil
+	case row != nil:
+		return []gaiType{{row.t, proto(row), portNum}}, 0, nil
+	case named:
+		var out []gaiType
+		for i := range gaiRows {
+			r := &gaiRows[i]
+			if p, ok := services().byName(port, r.name); ok && !r.noService {
+				out = append(out, gaiType{r.t, r.p, p})
+			}
+		}
+		if len(out) == 0 {
+			return nil, EAI_SERVICE, errors.New("service not found in /etc/services")
+		}
+		return out, 0, nil
+	}
+	var out []gaiType
+	for _, r := range gaiRows {
+		if r.dflt {
+			out = append(out, gaiType{r.t, r.p, portNum})
+		}
+	}
+	return out, 0, nil
 }
 
 func eaiFromResolver(ctx context.Context, err error) EAI {
@@ -316,6 +377,19 @@ func GetNameInfo(ctx context.Context, sa Sockaddr, flags NIFlag) (host, serv str
 	ap, ok := AddrPortOf(sa)
 	if !ok {
 		return "", "", &AddrInfoError{Code: EAI_FAMILY, Name: addrString(sa)}
+	}
+	switch a := sa.(type) {
+	case *Inet4Addr:
+		if a.Port < 0 || a.Port > 65535 {
+			return "", "", badAddr(sa, "port out of range 0-65535")
+		}
+	case *Inet6Addr:
+		if a.Port < 0 || a.Port > 65535 {
+			return "", "", badAddr(sa, "port out of range 0-65535")
+		}
+		if a.FlowInfo > maxFlowInfo {
+			return "", "", badAddr(sa, "flow label out of range 0-1048575 (20 bits)")
+		}
 	}
 	ip := ap.Addr()
 	host = numericHost(ip)

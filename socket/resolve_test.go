@@ -271,3 +271,55 @@ other		53/udp		domain
 		}
 	}
 }
+
+// TestGetAddrInfoTypesMatchPython compares the (type, protocol, port)
+// triples GetAddrInfo returns for a numeric host with python3's
+// getaddrinfo (glibc) over every combination of type, protocol and service
+// that glibc treats differently.
+func TestGetAddrInfoTypesMatchPython(t *testing.T) {
+	var inputs []string
+	type in struct {
+		typ   socket.Type
+		proto socket.Protocol
+		port  string
+	}
+	var ins []in
+	for _, typ := range []socket.Type{0, socket.SOCK_STREAM, socket.SOCK_DGRAM, socket.SOCK_RAW, socket.SOCK_RDM, socket.SOCK_SEQPACKET, 6} {
+		for _, proto := range []socket.Protocol{0, socket.IPPROTO_TCP, socket.IPPROTO_UDP, socket.IPPROTO_ICMP, socket.IPPROTO_SCTP, socket.IPPROTO_UDPLITE, 33, 99, socket.IPPROTO_RAW} {
+			for _, port := range []string{"", "80", "http", "domain", "ntp", "nosuchservice"} {
+				ins = append(ins, in{typ, proto, port})
+				inputs = append(inputs, fmt.Sprintf("%d %d %s", typ, proto, port))
+			}
+		}
+	}
+	lines := pythonLines(t, `
+import socket, sys
+for line in sys.stdin:
+    typ, proto, *port = bytes.fromhex(line.strip()).decode().split(' ')
+    port = port[0] if port and port[0] else None
+    try:
+        ais = socket.getaddrinfo('127.0.0.1', port, socket.AF_INET, int(typ), int(proto))
+        print(' '.join('%d/%d/%d' % (int(a[1]), a[2], a[4][1]) for a in ais))
+    except socket.gaierror as e:
+        print('EAI%d' % e.errno)
+`, inputs)
+	for i, c := range ins {
+		ais, err := socket.GetAddrInfo(context.Background(), "127.0.0.1", c.port,
+			&socket.AddrInfoHints{Family: socket.AF_INET, Type: c.typ, Proto: c.proto})
+		var got []string
+		for _, ai := range ais {
+			ap, _ := socket.AddrPortOf(ai.Addr)
+			got = append(got, fmt.Sprintf("%d/%d/%d", ai.Type, ai.Proto, ap.Port()))
+		}
+		if err != nil {
+			var ae *socket.AddrInfoError
+			if !errors.As(err, &ae) {
+				t.Fatalf("%s: %T %v", inputs[i], err, err)
+			}
+			got = []string{fmt.Sprintf("EAI%d", int(ae.Code))}
+		}
+		if g := strings.Join(got, " "); g != lines[i] {
+			t.Errorf("GetAddrInfo(type %d, proto %d, %q) = %s; python3 says %s", c.typ, c.proto, c.port, g, lines[i])
+		}
+	}
+}

@@ -42,6 +42,11 @@ func (a *Inet4Addr) String() string {
 	if a == nil {
 		return "<nil>"
 	}
+	if a.Port < 0 || a.Port > 65535 {
+		// Out of range (an error names it): print it as it is, not cut
+		// to 16 bits as AddrPort would.
+		return netip.AddrFrom4(a.Addr).String() + ":" + strconv.Itoa(a.Port)
+	}
 	return a.AddrPort().String()
 }
 
@@ -55,9 +60,17 @@ func (a *Inet4Addr) AddrPort() netip.AddrPort {
 type Inet6Addr struct {
 	Addr     [16]byte
 	Port     int
-	FlowInfo uint32
+	FlowInfo uint32 // the 20-bit flow label: 0 to 1048575, as Python checks
 	ScopeID  uint32
 }
+
+// badAddr is the error for a non-nil Sockaddr value that cannot be encoded.
+func badAddr(sa Sockaddr, reason string) error {
+	return &AddrError{Addr: sa.String(), Family: sa.Family(), Reason: reason, Err: syscall.EINVAL}
+}
+
+// maxFlowInfo is the largest flow label (20 bits) an address may carry.
+const maxFlowInfo = 1<<20 - 1
 
 // Family returns AF_INET6.
 func (a *Inet6Addr) Family() Family { return AF_INET6 }
@@ -66,6 +79,9 @@ func (a *Inet6Addr) Family() Family { return AF_INET6 }
 func (a *Inet6Addr) String() string {
 	if a == nil {
 		return "<nil>"
+	}
+	if a.Port < 0 || a.Port > 65535 {
+		return "[" + a.AddrPort().Addr().String() + "]:" + strconv.Itoa(a.Port)
 	}
 	return a.AddrPort().String()
 }

@@ -22,11 +22,6 @@ const (
 	sizeofSockaddrAny     = unix.SizeofSockaddrAny
 )
 
-// badAddr is the error for a non-nil Sockaddr value that cannot be encoded.
-func badAddr(sa Sockaddr, reason string) error {
-	return &AddrError{Addr: sa.String(), Family: sa.Family(), Reason: reason, Err: syscall.EINVAL}
-}
-
 // encodeSockaddr writes sa into rsa in the kernel's layout and returns its
 // length. It does not allocate.
 func encodeSockaddr(sa Sockaddr, rsa *unix.RawSockaddrAny) (uint32, error) {
@@ -49,6 +44,9 @@ func encodeSockaddr(sa Sockaddr, rsa *unix.RawSockaddrAny) (uint32, error) {
 		}
 		if a.Port < 0 || a.Port > 65535 {
 			return 0, badAddr(sa, "port out of range 0-65535")
+		}
+		if a.FlowInfo > maxFlowInfo {
+			return 0, badAddr(sa, "flow label out of range 0-1048575 (20 bits)")
 		}
 		p := (*unix.RawSockaddrInet6)(unsafe.Pointer(rsa))
 		*p = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: a.Addr, Scope_id: a.ScopeID}

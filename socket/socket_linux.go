@@ -5,6 +5,7 @@ package socket
 import (
 	"context"
 	"errors"
+	"math"
 	"net"
 	"os"
 	"strconv"
@@ -20,9 +21,11 @@ import (
 
 // New wraps socket(2): it creates a socket of family f, type t and protocol
 // p (0 picks the family's default). The socket is always created
-// SOCK_NONBLOCK|SOCK_CLOEXEC and registered with the Go runtime poller;
-// those flags may also be given in t and are ignored. It starts in blocking
-// mode with DefaultTimeout.
+// SOCK_NONBLOCK|SOCK_CLOEXEC and registered with the Go runtime poller. It
+// starts in blocking mode with DefaultTimeout, or, when t has
+// SOCK_NONBLOCK, in non-blocking mode (as SetBlocking(false)), as Python's
+// socket does; SOCK_CLOEXEC in t changes nothing. Type returns t without
+// the flags.
 //
 // Errors match the errno: syscall.EPERM for SOCK_RAW without CAP_NET_RAW,
 // syscall.ESOCKTNOSUPPORT for SOCK_RDM, syscall.EAFNOSUPPORT for a family
@@ -30,12 +33,17 @@ import (
 //
 // Python: socket.socket(family, type, proto).
 func New(f Family, t Type, p Protocol) (*Socket, error) {
+	nonblock := t&SOCK_NONBLOCK != 0
 	t &^= typeFlags
 	fd, err := sysSocket(int(f), int(t|typeFlags), int(p))
 	if err != nil {
 		return nil, socketErr(f, t, p, err)
 	}
-	return newSocket(fd, f, t, p)
+	s, err := newSocket(fd, f, t, p)
+	if err == nil && nonblock {
+		s.SetBlocking(false)
+	}
+	return s, err
 }
 
 func sysSocket(domain, typ, proto int) (int, error) {
@@ -118,13 +126,15 @@ func newSocket(fd int, f Family, t Type, p Protocol) (*Socket, error) {
 // Socketpair wraps socketpair(2): it returns two connected sockets. f
 // AF_UNSPEC means AF_UNIX and t 0 means SOCK_STREAM, Python's defaults.
 // Linux supports pairs of AF_UNIX sockets of type SOCK_STREAM, SOCK_DGRAM and
-// SOCK_SEQPACKET.
+// SOCK_SEQPACKET. As with New, SOCK_NONBLOCK in t starts both in
+// non-blocking mode.
 //
 // Python: socket.socketpair(family, type, proto).
 func Socketpair(f Family, t Type, p Protocol) (*Socket, *Socket, error) {
 	if f == AF_UNSPEC {
 		f = AF_UNIX
 	}
+	nonblock := t&SOCK_NONBLOCK != 0
 	t &^= typeFlags
 	if t == 0 {
 		t = SOCK_STREAM
@@ -145,6 +155,10 @@ func Socketpair(f Family, t Type, p Protocol) (*Socket, *Socket, error) {
 	if err != nil {
 		a.Close()
 		return nil, nil, err
+	}
+	if nonblock {
+		a.SetBlocking(false)
+		b.SetBlocking(false)
 	}
 	return a, b, nil
 }
@@ -372,14 +386,14 @@ func (s *Socket) Bind(addr Sockaddr) error {
 
 // Listen wraps listen(2): it makes a stream socket accept connections,
 // queuing up to backlog not yet accepted. A negative backlog counts as 0;
-// the kernel caps it at net.core.somaxconn. Python's default is
+// the kernel caps it at net.core.somaxconn, and a backlog past the C int
+// the kernel takes counts as the largest int (where Python raises
+// OverflowError) rather than wrapping around. Python's default is
 // DefaultBacklog.
 //
 // Python: socket.socket.listen(backlog).
 func (s *Socket) Listen(backlog int) error {
-	if backlog < 0 {
-		backlog = 0
-	}
+	backlog = min(max(backlog, 0), math.MaxInt32)
 	return s.control("listen", nil, func(fd int) error {
 		if err := sockhook.Check(sockhook.Listen, fd); err != nil {
 			return os.NewSyscallError("listen", err)
