@@ -140,4 +140,21 @@
 //   - shutdown() called from a handler (the serving thread) deadlocks
 //     (bpo-39797); Shutdown and Close here may be called from a handler.
 //   - fork() is unsafe in a Go process; Prefork re-executes the binary.
+//
+// # Differences from Python by design
+//
+// The package keeps a port of the test methods of CPython 3.11's
+// Lib/test/test_socketserver.py (cpython_test.go, one Go test per method,
+// named after it; testdata/cpython-conformance.md maps every method to its
+// test or to the reason below). These behave differently on purpose:
+//
+//   - A handler cannot stop the server by failing: Python lets SystemExit
+//     and KeyboardInterrupt pass handle_error and end serve_forever; here a
+//     handler's error or panic always goes to ErrorHandler and the server
+//     serves on (ErrorHandlerTest.test_sync_not_handled,
+//     test_threading_not_handled, test_forking_not_handled). A handler that
+//     means to stop the server calls Shutdown or Close.
+//   - The Forking servers are Prefork servers: long-lived worker processes
+//     that re-execute the binary, not a fork per request (see Prefork). They
+//     pass the Forking tests.
 package socketserver
