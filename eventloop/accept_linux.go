@@ -147,5 +147,9 @@ func (l *loop) register(fd int) {
 		c.lastTick = l.wheel.now
 		l.wheel.insert(&c.node, l.wheel.now+l.wheel.ttl)
 	}
+	if l.tls != nil {
+		l.startTLS(c) // OnOpen once the handshake has succeeded
+		return
+	}
 	l.dispatch(c, func() Action { return l.e.Handler.OnOpen(c) })
 }

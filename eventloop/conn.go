@@ -20,6 +20,7 @@ type Conn struct {
 	queued   atomic.Int64 // outLen plus AsyncWrite bytes not yet in out
 	ctx      any
 	node     wheelNode
+	tls      *tlsConn // nil unless the engine serves TLS
 }
 
 // Conn flags.
@@ -144,14 +145,17 @@ func (c *Conn) Discard(n int) int {
 	return len(c.Next(n))
 }
 
-// Write queues p to be sent when the callback returns; p is copied. It is
-// for the connection's own callbacks (and other connections' callbacks on
-// the same loop); from other goroutines use AsyncWrite.
+// Write queues p to be sent when the callback returns; p is copied (on a
+// TLS connection, encrypted into TLS records). It is for the connection's
+// own callbacks (and other connections' callbacks on the same loop); from
+// other goroutines use AsyncWrite.
 func (c *Conn) Write(p []byte) (int, error) {
 	if c.flags&(fClosed|fClosing) != 0 {
 		return 0, ErrConnClosed
 	}
-	c.write(p)
+	if err := c.send(p); err != nil {
+		return 0, err
+	}
 	return len(p), nil
 }
 
@@ -162,7 +166,9 @@ func (c *Conn) Writev(bufs [][]byte) (int, error) {
 	}
 	n := 0
 	for _, b := range bufs {
-		c.write(b)
+		if err := c.send(b); err != nil {
+			return n, err
+		}
 		n += len(b)
 	}
 	return n, nil
@@ -238,11 +244,14 @@ func (c *Conn) Close() error {
 }
 
 // CloseWrite sends the pending output and then shuts down the sending side
-// with shutdown(2) SHUT_WR (the peer reads EOF); the connection stays open
-// for reading.
+// with shutdown(2) SHUT_WR (the peer reads EOF; on a TLS connection a
+// close_notify alert goes first); the connection stays open for reading.
 func (c *Conn) CloseWrite() error {
 	if c.flags&fClosed != 0 {
 		return ErrConnClosed
+	}
+	if c.tls != nil {
+		c.tls.closeNotify()
 	}
 	c.loop.flushDirty()
 	if c.outLen > 0 {

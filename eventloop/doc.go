@@ -10,12 +10,15 @@
 //
 // # Callbacks and goroutines
 //
-//	OnOpen(c)       a connection was accepted        on c's loop
+//	OnOpen(c)       a connection was accepted (with  on c's loop
+//	                TLS: its handshake succeeded)
 //	OnData(c)       c has inbound data               on c's loop
 //	OnWritable(c)   c's output drained to the low    on c's loop
 //	                watermark (optional interface)
 //	OnClose(c, err) c is closed (err is nil for an   on c's loop
 //	                orderly close by either side)
+//	OnHandshakeError(c, err)  a TLS handshake failed on c's loop
+//	                (optional interface)
 //	OnTick()        the ticker fired                 on loop 0
 //	OnPacket(p)     a datagram arrived (UDP)         on the loop owning the socket
 //
@@ -32,6 +35,7 @@
 //	  PauseRead, ResumeRead,
 //	  OutboundBuffered                    in any callback of c's loop
 //	AsyncWrite, AsyncClose, Wake          from any goroutine
+//	ConnectionState                       in any callback of c's loop
 //	Context, SetContext, LocalAddr,
 //	  RemoteAddr, Fd                      anywhere
 //
@@ -115,4 +119,69 @@
 // seccomp filter such as Docker's default profile);
 // Engine.ResolvedBackend says which, and why in one sentence when it fell
 // back.
+//
+// # TLS
+//
+// With Engine.TLSConfig set, every accepted connection is a TLS server
+// connection of crypto/tls, used through its public API only. The
+// callbacks see plaintext through the same methods (Read, Peek, Next,
+// Write, AsyncWrite...); what goes to the socket, and what the
+// watermarks and OutboundBuffered count, are the TLS records. No
+// goroutine serves a connection whose handshake is done.
+//
+// What runs where:
+//
+//   - The handshake runs on the connection's loop, as a coroutine
+//     (iter.Pull): crypto/tls's Handshake reads from an in-memory
+//     transport, which the loop fills with each read; when it has
+//     consumed what came, the transport yields back to the loop, and the
+//     loop resumes it with the next read. The coroutine's goroutine lives
+//     as long as the handshake (it is parked while the loop waits for the
+//     client), and the CPU of the handshake is the loop's: a handshake
+//     holds up the loop's other connections for its duration (about
+//     0.1-0.3 ms with an ECDSA P-256 certificate, more with RSA). So do
+//     the config's callbacks, which run on the loop within it
+//     (GetConfigForClient, GetCertificate, VerifyPeerCertificate...):
+//     they must not block. A handshake that is not done
+//     TLSHandshakeTimeout after the accept (10s by default) is closed
+//     with ErrHandshakeTimeout, whatever the client sends meanwhile.
+//     crypto/tls cannot be resumed after a failed read during its
+//     handshake (it keeps the error), which is why the handshake is a
+//     coroutine and not a state machine driven by reads.
+//   - OnOpen comes when the handshake has succeeded (ConnectionState then
+//     tells the version, the ALPN protocol, the SNI name and the client's
+//     certificates). A connection whose handshake fails never gets OnOpen
+//     nor OnClose; a Handler with OnHandshakeError hears why, and
+//     Stats counts it in TLSHandshakeErrors.
+//   - After the handshake, records are decrypted on the loop, from the
+//     loop's read buffer, with crypto/tls's Conn.Read over the same
+//     transport: when the transport runs dry it returns an error whose
+//     Temporary method is true, which crypto/tls returns without
+//     recording it, keeping a partial record for the next call. Every
+//     complete record of a read is decrypted at once into the loop's
+//     plaintext buffer and offered to OnData. Writes are encrypted when
+//     they are made (Write, or AsyncWrite's data once it reaches the
+//     loop), one record per write of up to 16 KiB (crypto/tls's dynamic
+//     record sizing makes the first ones smaller).
+//   - Closing: an orderly close (Close, returning Close, AsyncClose,
+//     Shutdown, CloseWrite) sends a close_notify alert before the
+//     connection's output is flushed and the connection closed. The
+//     peer's close_notify is its end of input: the connection closes, or,
+//     with an EOFHandler, OnEOF decides, as for a TCP end. A TCP end at a
+//     record boundary without close_notify is taken as orderly (as
+//     crypto/tls does); one in the middle of a record, a record that does
+//     not decrypt, or an alert from the peer closes the connection after
+//     the alert crypto/tls writes, with OnClose's error saying why.
+//     Renegotiation is refused (crypto/tls's server does not do it).
+//
+// What is buffered per connection: crypto/tls's Conn (about 6-7 KiB
+// after a handshake with a Go 1.26 client: the keys and cipher states,
+// and its record and handshake buffers, which crypto/tls keeps at the
+// size of the largest record or handshake message seen and gives no way
+// to release); plaintext OnData leaves unread, as for any connection;
+// the output, as for any connection. The loop owns one read buffer and
+// one plaintext buffer (the read buffer's size plus 36 KiB) for all its
+// connections. During its handshake a connection also holds its
+// coroutine's goroutine and stack, released when the handshake ends,
+// fails or times out.
 package eventloop

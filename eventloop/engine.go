@@ -1,6 +1,7 @@
 package eventloop
 
 import (
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"sync"
@@ -68,6 +69,17 @@ type Engine struct {
 	// slog.Default().
 	Logger *slog.Logger
 
+	// TLSConfig, when set, makes every accepted connection a TLS server
+	// connection (crypto/tls): the handshake runs on the connection's
+	// loop, OnOpen comes once it has succeeded, and the callbacks read
+	// and write plaintext (see the package documentation, "TLS"). It
+	// needs a certificate (Certificates, GetCertificate or
+	// GetConfigForClient). Serve uses a clone of it.
+	TLSConfig *tls.Config
+	// TLSHandshakeTimeout closes a TLS connection whose handshake has not
+	// completed this long after it was accepted; 0 means 10s.
+	TLSHandshakeTimeout time.Duration
+
 	mu        sync.Mutex
 	loops     []*loop
 	listeners []*socket.Socket
@@ -78,14 +90,16 @@ type Engine struct {
 	stats     engineStats
 	loopStats []*loopStats
 
-	backend    Backend // what Serve runs on (Backend resolved), under mu
-	backendWhy string  // why backend is not Backend, if it is not
+	tlsCfg     *tls.Config // TLSConfig's clone, set by Serve
+	backend    Backend     // what Serve runs on (Backend resolved), under mu
+	backendWhy string      // why backend is not Backend, if it is not
 }
 
 type engineStats struct {
 	accepted, closed, rejected atomic.Uint64
 	acceptErrors               atomic.Uint64
 	active                     atomic.Int64
+	handshakes, hsErrors       atomic.Uint64
 }
 
 // loopStats are a loop's own counters, padded to a cache line of their
@@ -116,14 +130,19 @@ type Stats struct {
 	// the multishot receives that ended because every provided buffer was
 	// in use (each is armed again; no data is lost).
 	CQOverflows, RecvNoBuffers uint64
+
+	// TLS: handshakes that succeeded and that failed (a failed one's
+	// connection is closed; HandshakeErrorHandler hears why).
+	TLSHandshakes, TLSHandshakeErrors uint64
 }
 
 // Stats returns the engine's counters. It may be called from any
 // goroutine.
 func (e *Engine) Stats() Stats {
 	st := Stats{Accepted: e.stats.accepted.Load(), Closed: e.stats.closed.Load(), Rejected: e.stats.rejected.Load(),
-		AcceptErrors: e.stats.acceptErrors.Load(),
-		Active:       e.stats.active.Load()}
+		AcceptErrors:  e.stats.acceptErrors.Load(),
+		Active:        e.stats.active.Load(),
+		TLSHandshakes: e.stats.handshakes.Load(), TLSHandshakeErrors: e.stats.hsErrors.Load()}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, l := range e.loopStats {

@@ -132,6 +132,9 @@ func (e *Engine) Serve(listeners ...*socket.Socket) error {
 	if err != nil {
 		return refuse(err)
 	}
+	if err := e.tlsConfig(udp); err != nil {
+		return refuse(err)
+	}
 	e.mu.Lock()
 	if e.started {
 		e.mu.Unlock()

@@ -66,6 +66,10 @@ func (l *loop) dispatch(c *Conn, f func() Action) {
 // buffer) and calls OnData. Level-triggered readiness reports the socket
 // again if more is waiting, so one read per event is enough.
 func (l *loop) read(c *Conn) {
+	if c.tls != nil {
+		l.readTLS(c)
+		return
+	}
 	var n int
 	var err error
 	if len(c.in) > 0 {
@@ -106,6 +110,10 @@ func (l *loop) read(c *Conn) {
 // What is left unread is offered once more; then the handler decides
 // (OnEOF), or the connection closes once its output is out.
 func (l *loop) eof(c *Conn) {
+	if c.tls != nil {
+		l.eofTLS(c)
+		return
+	}
 	if len(c.in) > 0 {
 		l.offer(c, c.in)
 	}
@@ -273,6 +281,9 @@ func (l *loop) closeAfterFlush(c *Conn) {
 	if c.flags&fClosed != 0 {
 		return
 	}
+	if c.tls != nil && !l.closingTLS(c) {
+		return
+	}
 	if c.outLen == 0 {
 		l.closeNow(c, nil)
 		return
@@ -307,6 +318,12 @@ func (l *loop) closeNow(c *Conn, cause error) {
 	c.out, c.outLen, c.in = nil, 0, nil
 	l.e.stats.active.Add(-1)
 	l.e.stats.closed.Add(1)
+	if c.tls != nil {
+		var due bool
+		if cause, due = l.closedTLS(c, cause); !due {
+			return
+		}
+	}
 	func() {
 		defer func() {
 			if p := recover(); p != nil {

@@ -60,6 +60,7 @@ type loop struct {
 	gen       uint32 // the last connection's generation (1..maxGeneration)
 	slab      []Conn
 	udp       *udpState
+	tls       *loopTLS // a TLS engine's state (tls_linux.go)
 }
 
 func newLoop(e *Engine, id int) (*loop, error) {
@@ -79,6 +80,9 @@ func newLoop(e *Engine, id int) (*loop, error) {
 		}
 		l.p = p
 		l.buf = make([]byte, e.readBufferSize())
+	}
+	if e.tlsCfg != nil {
+		l.tls = newLoopTLS(e)
 	}
 	e.loopStats = append(e.loopStats, l.stats)
 	if e.IdleTimeout > 0 {
@@ -181,9 +185,9 @@ func (l *loop) runTasks() {
 			}
 			switch t.kind {
 			case taskWrite:
-				c.write(t.data)
+				err := c.send(t.data)
 				l.flushDirty()
-				t.settle(nil)
+				t.settle(err)
 			case taskClose:
 				l.closeAfterFlush(c)
 			case taskWake:
@@ -230,6 +234,9 @@ func (l *loop) timeoutMs() int {
 	if l.acceptPaused && (next.IsZero() || l.nextAccept.Before(next)) {
 		next = l.nextAccept
 	}
+	if hs := l.nextHandshakeDeadline(); !hs.IsZero() && (next.IsZero() || hs.Before(next)) {
+		next = hs
+	}
 	if next.IsZero() {
 		return -1
 	}
@@ -243,10 +250,13 @@ func (l *loop) timeoutMs() int {
 // timers runs what is due: accepting again after a pause, the idle wheel,
 // OnTick.
 func (l *loop) timers() {
-	if l.wheel == nil && l.nextTk.IsZero() && !l.acceptPaused {
+	if l.wheel == nil && l.nextTk.IsZero() && !l.acceptPaused && (l.tls == nil || l.tls.head == nil) {
 		return
 	}
 	now := time.Now()
+	if l.tls != nil && l.tls.head != nil {
+		l.expireHandshakes()
+	}
 	if l.acceptPaused && !now.Before(l.nextAccept) {
 		l.resumeAccept()
 	}
@@ -306,9 +316,11 @@ func (l *loop) yield() {
 		return
 	}
 	l.lastYield = now
-	if l.u != nil {
-		// The ring belongs to this thread (SINGLE_ISSUER): the goroutine
-		// stays locked, and the yield hands the thread over and back.
+	if l.u != nil || l.keepThread() {
+		// The ring belongs to this thread (SINGLE_ISSUER), and a TLS
+		// handshake's coroutine to the thread it was made on: the
+		// goroutine stays locked, and the yield hands the thread over
+		// and back.
 		runtime.Gosched()
 		return
 	}

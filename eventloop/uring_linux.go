@@ -505,6 +505,10 @@ func (u *uring) input(c *Conn, data []byte) {
 	if l.wheel != nil {
 		c.lastTick = l.wheel.now
 	}
+	if c.tls != nil {
+		l.inputTLS(c, data)
+		return
+	}
 	switch {
 	case c.flags&fClosing != 0:
 	case c.flags&(fPaused|fOverHigh) != 0:

@@ -103,6 +103,9 @@ func VerifyRun(run func() int, ignore ...string) {
 	before := SocketFds()
 	beforeG := GoroutineIDs()
 	code := run()
+	if pki.dir != "" {
+		os.RemoveAll(pki.dir) // TLSCerts's files
+	}
 	if code == 0 {
 		var leaked []string
 		if !settle(3*time.Second, func() bool { leaked = newFds(before); return len(leaked) == 0 }) {
