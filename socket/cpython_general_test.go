@@ -723,7 +723,7 @@ func TestGeneralModuleTests_test_listen_backlog_overflow(t *testing.T) {
 	addr := sockname(t, s)
 	for i := range 8 {
 		c := newSock(t, socket.AF_INET, socket.SOCK_STREAM)
-		c.SetTimeout(time.Second) // a full queue drops the SYN: connect would wait
+		c.SetTimeout(3 * time.Second) // a full queue drops the SYN: connect would wait
 		if err := c.Connect(addr); err != nil {
 			t.Fatalf("connection %d: %v", i, err)
 		}
