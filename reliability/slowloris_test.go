@@ -28,7 +28,7 @@ func lineHandler(ctx context.Context, c net.Conn) error {
 // TestSlowloris: 200 clients trickle a byte every 500ms and never finish
 // their line; 50 normal clients make requests beside them. The slow ones
 // are closed on the 2s absolute deadline (within 10%), the normal ones
-// are not held up by them: their p99 stays under 250ms (a client stuck
+// are not held up by them: their p99 stays under 1s (a client stuck
 // behind the slow ones would wait their 2 s; the figure is recorded, the
 // bound is generous because the machine is shared).
 func TestSlowloris(t *testing.T) {
@@ -127,8 +127,8 @@ func TestSlowloris(t *testing.T) {
 			if normalErrs > 0 {
 				t.Errorf("%d normal requests failed", normalErrs)
 			}
-			if p99 > 250*time.Millisecond {
-				t.Errorf("normal p99 %v beside 200 slow clients, want < 250ms", p99)
+			if p99 > time.Second {
+				t.Errorf("normal p99 %v beside 200 slow clients, want < 1s", p99)
 			}
 			if len(slowLife) != 200 {
 				t.Fatalf("%d of 200 slow clients were closed", len(slowLife))
