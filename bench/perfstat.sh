@@ -5,9 +5,14 @@
 # suite (server CPU 0, load CPU 1). Run after ./run.sh has built bin/.
 #
 #   ./perfstat.sh [rounds] [conns] [depth]      # defaults: 2 1 1
+#   SERVERS="sock-uring c-epoll" ./perfstat.sh 5 1000 1
+#
+# The servers: sock-loop (the engine on epoll), sock-uring (on io_uring),
+# gnet and c-epoll (the C floor); SERVERS picks some.
 set -euo pipefail
 cd "$(dirname "$0")"
 rounds=${1:-2} conns=${2:-1} depth=${3:-1}
+servers=${SERVERS:-sock-loop sock-uring gnet c-epoll}
 for tool in perf taskset python3; do
 	command -v "$tool" >/dev/null || { echo "perfstat.sh: $tool is missing" >&2; exit 1; }
 done
@@ -15,11 +20,13 @@ port=7311
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 for round in $(seq "$rounds"); do
-	for srv in sock-loop gnet c-epoll; do
+	for srv in $servers; do
 		case $srv in
 		sock-loop) cmd=(bin/sock serve echo --engine loop --loops 1 --addr "127.0.0.1:$port") ;;
+		sock-uring) cmd=(bin/sock serve echo --engine uring --loops 1 --addr "127.0.0.1:$port") ;;
 		gnet) cmd=(bin/echoserver -impl gnet -addr "127.0.0.1:$port") ;;
 		c-epoll) cmd=(bin/epoll_echo 127.0.0.1 "$port") ;;
+		*) echo "perfstat.sh: unknown server $srv" >&2; exit 2 ;;
 		esac
 		taskset -c 0 "${cmd[@]}" >/dev/null 2>&1 &
 		pid=$!

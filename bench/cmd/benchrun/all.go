@@ -17,14 +17,15 @@ import (
 // The suite: what issue 4 asks the engine to be measured on.
 const (
 	ours      = "sock-loop"
+	oursURing = "sock-uring" // the engine on io_uring (issue 12)
 	cFloor    = "c-epoll"
-	suiteEcho = "sock-loop,sock-goroutines,gnet,nbio,netpoll,evio,stdlib,python,c-epoll"
+	suiteEcho = "sock-loop,sock-uring,sock-goroutines,gnet,nbio,netpoll,evio,stdlib,python,c-epoll"
 	goPeers   = "gnet,nbio,netpoll,evio,stdlib"
-	suiteSlow = "sock-loop,sock-goroutines,gnet,nbio,netpoll,evio,stdlib"
+	suiteSlow = "sock-loop,sock-uring,sock-goroutines,gnet,nbio,netpoll,evio,stdlib"
 	// stdlib-rw, not stdlib: io.Copy between two sockets splices through
 	// a pipe, three descriptors a connection, which is not what an idle
 	// goroutine-per-connection server costs.
-	suiteIdle = "sock-loop,sock-goroutines,gnet,nbio,netpoll,evio,stdlib-rw,python,c-epoll"
+	suiteIdle = "sock-loop,sock-uring,sock-goroutines,gnet,nbio,netpoll,evio,stdlib-rw,python,c-epoll"
 	idleConns = 10000
 	slowBound = 64 << 10 // kB: the RSS the engine must stay under with a slow reader
 )
@@ -34,7 +35,7 @@ var (
 	syscallCells = []struct {
 		cell
 		n int64
-	}{{cell{1, 64, 1}, 20000}, {cell{64, 64, 16}, 200000}, {cell{1000, 64, 1}, 100000}}
+	}{{cell{1, 64, 1}, 20000}, {cell{64, 64, 16}, 200000}, {cell{1000, 64, 1}, 100000}, {cell{64, 64, 1}, 100000}} // new cells go last: results/suite.json indexes them
 	httpCells   = []httpCell{{Conns: 256, Pipeline: 16}, {Conns: 64, Pipeline: 1}}
 	acceptCells = []httpCell{{Conns: 64, Pipeline: 1, Close: true}, {Conns: 256, Pipeline: 16}}
 )

@@ -102,6 +102,7 @@ func writeTargets(w io.Writer, su *suite) {
 		r, ok := su.Idle[ours]
 		fmt.Fprintf(w, "| idle memory ≤ 0.25 kB a connection at %d connections | %.3f kB | %s |\n", idleConns, r.PerConnKB, yesNo(ok && r.PerConnKB <= 0.25))
 	}
+	writeURingTargets(w, su)
 	if su.Slow != nil {
 		r, ok := su.Slow[ours]
 		keep := 0.0
@@ -115,19 +116,80 @@ func writeTargets(w io.Writer, su *suite) {
 	fmt.Fprintln(w)
 }
 
+// writeURingTargets writes the targets of the engine on io_uring (issue
+// 12) that the suite measures; server CPU a message comes from
+// bench/perfstat.sh.
+func writeURingTargets(w io.Writer, su *suite) {
+	if su.Echo != nil && su.Echo[oursURing] != nil {
+		var cRatios []float64
+		worst, worstCell := 1e9, ""
+		for _, c := range su.Cells {
+			if cr := roundRatios(su.Echo[oursURing][c], su.Echo[cFloor][c]); len(cr) > 0 {
+				cRatios = append(cRatios, median(cr))
+			}
+			if er := roundRatios(su.Echo[oursURing][c], su.Echo[ours][c]); len(er) > 0 && median(er) < worst {
+				worst, worstCell = median(er), c.String()
+			}
+		}
+		g := geomean(cRatios)
+		fmt.Fprintf(w, "| io_uring: geomean of engine ÷ C epoll floor over the matrix ≥ 1.00× | %.2f× | %s |\n", g, yesNo(g >= 1.0))
+		fmt.Fprintf(w, "| io_uring: no cell below 0.90× the epoll engine | lowest %.2f× (%s) | %s |\n", worst, worstCell, yesNo(worst >= 0.9))
+	}
+	if su.Syscalls != nil && su.Syscalls[oursURing] != nil {
+		ok, parts := true, []string{}
+		for i, sc := range syscallCells {
+			if sc.size != 64 || sc.depth != 1 || sc.conns < 64 {
+				continue // the target's cells: 64 and 1000 connections x 64 B
+			}
+			o, c := su.Syscalls[oursURing], su.Syscalls[cFloor]
+			if i < len(o) && i < len(c) && c[i].PerMsg() > 0 {
+				parts = append(parts, fmt.Sprintf("%v: %.2f vs %.2f (%.2f×)", sc.cell, o[i].PerMsg(), c[i].PerMsg(), o[i].PerMsg()/c[i].PerMsg()))
+				if o[i].PerMsg() > 0.25*c[i].PerMsg() || o[i].Total == 0 {
+					ok = false
+				}
+			}
+		}
+		fmt.Fprintf(w, "| io_uring: system calls a message ≤ 0.25× the C floor's | %s | %s |\n", strings.Join(parts, "; "), yesNo(ok))
+	}
+	if su.Idle != nil {
+		if r, ok := su.Idle[oursURing]; ok {
+			fmt.Fprintf(w, "| io_uring: idle memory ≤ 0.25 kB a connection at %d connections | %.3f kB | %s |\n", idleConns, r.PerConnKB, yesNo(r.PerConnKB <= 0.25))
+		}
+	}
+	if su.Slow != nil {
+		if r, ok := su.Slow[oursURing]; ok {
+			keep := 0.0
+			if r.BaselineMsgs > 0 {
+				keep = r.DuringMsgs / r.BaselineMsgs
+			}
+			fmt.Fprintf(w, "| io_uring: slow reader: RSS under %d MB, the other clients keep ≥ 0.9× their throughput | peak RSS %.1f MB, others at %.2f× | %s |\n",
+				slowBound>>10, float64(r.PeakKB)/1024, keep, yesNo(r.PeakKB < slowBound && keep >= 0.9))
+		}
+	}
+}
+
 func writeEcho(w io.Writer, su *suite) {
 	fmt.Fprintf(w, "### Echo: messages a second\n\n")
 	fmt.Fprintf(w, "echoload keeps DEPTH messages in flight on each connection and checks every byte that comes back. ")
-	fmt.Fprintf(w, "Columns are servers; the last two are the engine (`%s`) divided by the fastest Go peer of each round (%s) and by the C floor.\n\n", ours, strings.ReplaceAll(goPeers, ",", ", "))
+	fmt.Fprintf(w, "Columns are servers; then the engine (`%s`) divided by the fastest Go peer of each round (%s) and by the C floor, and the engine on io_uring (`%s`) divided by the C floor and by the engine on epoll.\n\n", ours, strings.ReplaceAll(goPeers, ",", ", "), oursURing)
 	fmt.Fprint(w, "| cell |")
 	for _, s := range su.Servers {
 		fmt.Fprintf(w, " %s |", s)
 	}
-	fmt.Fprint(w, " engine ÷ best Go peer | engine ÷ C |\n|---|")
+	uring := su.Echo[oursURing] != nil
+	fmt.Fprint(w, " engine ÷ best Go peer | engine ÷ C |")
+	if uring {
+		fmt.Fprint(w, " io_uring ÷ C | io_uring ÷ epoll engine |")
+	}
+	fmt.Fprint(w, "\n|---|")
 	for range su.Servers {
 		fmt.Fprint(w, "---:|")
 	}
-	fmt.Fprint(w, "---:|---:|\n")
+	fmt.Fprint(w, "---:|---:|")
+	if uring {
+		fmt.Fprint(w, "---:|---:|")
+	}
+	fmt.Fprintln(w)
 	errs := 0
 	for _, c := range su.Cells {
 		fmt.Fprintf(w, "| %v |", c)
@@ -138,7 +200,11 @@ func writeEcho(w io.Writer, su *suite) {
 			}
 		}
 		rs, best := bestPeerRatios(su.Echo, c)
-		fmt.Fprintf(w, " %s vs %s | %s |\n", rangeStr(rs), best, rangeStr(roundRatios(su.Echo[ours][c], su.Echo[cFloor][c])))
+		fmt.Fprintf(w, " %s vs %s | %s |", rangeStr(rs), best, rangeStr(roundRatios(su.Echo[ours][c], su.Echo[cFloor][c])))
+		if uring {
+			fmt.Fprintf(w, " %s | %s |", rangeStr(roundRatios(su.Echo[oursURing][c], su.Echo[cFloor][c])), rangeStr(roundRatios(su.Echo[oursURing][c], su.Echo[ours][c])))
+		}
+		fmt.Fprintln(w)
 	}
 	fmt.Fprintf(w, "\nRuns with an error (a byte that came back wrong, a reset, a timeout): %d.\n\n", errs)
 	fmt.Fprintf(w, "p99 latency (µs), send to last byte back:\n\n| cell |")

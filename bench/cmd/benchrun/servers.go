@@ -19,6 +19,9 @@ var servers = []server{
 	{"sock-loop", "the event-loop engine, 1 loop (sock serve echo --engine loop --loops 1)", func(bin string, port int) []string {
 		return []string{bin + "/sock", "serve", "echo", "--engine", "loop", "--loops", "1", "--addr", fmt.Sprintf("127.0.0.1:%d", port)}
 	}},
+	{"sock-uring", "the event-loop engine on io_uring, 1 loop (sock serve echo --engine uring --loops 1)", func(bin string, port int) []string {
+		return []string{bin + "/sock", "serve", "echo", "--engine", "uring", "--loops", "1", "--addr", fmt.Sprintf("127.0.0.1:%d", port)}
+	}},
 	{"sock-loop2", "the engine, 2 loops sharing one listener (EPOLLEXCLUSIVE)", func(bin string, port int) []string {
 		return []string{bin + "/sock", "serve", "echo", "--engine", "loop", "--loops", "2", "--addr", fmt.Sprintf("127.0.0.1:%d", port)}
 	}},
@@ -53,6 +56,9 @@ func peer(impl string) func(bin string, port int) []string {
 // httpServers answer GET /plaintext with "Hello, World!".
 var httpServers = []server{
 	{"sock-http", "the event-loop engine, 1 loop: every complete request in the buffer answered with one write", peer("sock-http")},
+	{"sock-http-uring", "the same on io_uring", func(bin string, port int) []string {
+		return []string{bin + "/echoserver", "-impl", "sock-http", "-backend", "io_uring", "-addr", fmt.Sprintf("127.0.0.1:%d", port)}
+	}},
 	{"gnet-http", "gnet v2.9.7, 1 loop, the same handler", peer("gnet-http")},
 	{"nethttp", "net/http, a goroutine per connection", peer("nethttp")},
 }
@@ -64,5 +70,8 @@ var acceptServers = []server{
 	}},
 	{"sock-http2-reuseport", "the engine, 2 loops, a SO_REUSEPORT listener each", func(bin string, port int) []string {
 		return []string{bin + "/echoserver", "-impl", "sock-http", "-loops", "2", "-reuseport", "-addr", fmt.Sprintf("127.0.0.1:%d", port)}
+	}},
+	{"sock-http2-uring", "the engine on io_uring, 2 loops sharing one listener (a multishot accept on it each)", func(bin string, port int) []string {
+		return []string{bin + "/echoserver", "-impl", "sock-http", "-loops", "2", "-backend", "io_uring", "-addr", fmt.Sprintf("127.0.0.1:%d", port)}
 	}},
 }

@@ -50,6 +50,7 @@ var (
 	connClose = []byte("\r\nConnection: close\r\n")
 	loops     int
 	reusePort bool
+	backend   string
 )
 
 // answer appends a response to out for each complete request in in and
@@ -92,7 +93,7 @@ func (loopHTTP) OnData(c *eventloop.Conn) eventloop.Action {
 
 func sockHTTP(addr string) error {
 	keepResponse()
-	e := &eventloop.Engine{Handler: loopHTTP{}, Loops: loops, ReusePort: reusePort}
+	e := &eventloop.Engine{Handler: loopHTTP{}, Loops: loops, ReusePort: reusePort, Backend: eventloop.Backend(backend)}
 	fmt.Println("LISTENING", addr)
 	return e.ListenAndServe("tcp", addr)
 }

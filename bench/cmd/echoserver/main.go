@@ -25,6 +25,7 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:7000", "address to listen on")
 	flag.IntVar(&loops, "loops", 1, "sock-http: event loops")
 	flag.BoolVar(&reusePort, "reuseport", false, "sock-http: a SO_REUSEPORT listener for each loop instead of one shared")
+	flag.StringVar(&backend, "backend", "epoll", "sock-http: the engine's backend, epoll or io_uring")
 	flag.Parse()
 	f, ok := impls[*impl]
 	if !ok {
