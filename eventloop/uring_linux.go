@@ -382,7 +382,8 @@ func (u *uring) poll(l *loop, ms int) error {
 		if err != errDroppedCQEs {
 			return err
 		}
-		l.e.logger().Error("eventloop: the kernel dropped io_uring completions", "err", err)
+		l.stats.cqOverflows.Add(1)
+		l.e.logger().Error("eventloop: the kernel dropped io_uring completions (the completion ring overflowed and it had no memory to keep them)", "err", err)
 	}
 	if u.r.overflowed() {
 		l.stats.cqOverflows.Add(1)
@@ -448,7 +449,7 @@ func (u *uring) received(fd int32, gen uint32, cqe *uringCQE, final bool) {
 	retired := false
 	if cqe.flags&iorCQEFBuffer != 0 {
 		bid = uint16(cqe.flags >> iorCQEBufferShft)
-		data, retired = u.br.take(bid, max(int(cqe.res), 0), cqe.flags)
+		data, retired = u.br.take(bid, int(cqe.res), cqe.flags)
 	}
 	if final {
 		u.st[fd] &^= stArmed | stCancel

@@ -514,8 +514,16 @@ func (b *bufRing) buf(bid uint16, n int) []byte {
 
 // take returns the n bytes a completion's receive put in buffer bid, and
 // whether the kernel has retired the buffer (then it is the caller's to
-// put back once the bytes are handed on).
+// put back once the bytes are handed on). A completion of no bytes (end
+// of stream) or an error retires nothing, whatever its flags say: the
+// kernel gives the buffer back itself (and kernels without the fix for
+// liburing issue 1553 flag an incrementally consumed buffer as retired
+// after a transfer of no bytes while they keep it: putting it back would
+// provide it twice).
 func (b *bufRing) take(bid uint16, n int, flags uint32) (data []byte, retired bool) {
+	if n <= 0 {
+		return nil, false
+	}
 	start := int(bid) * b.size
 	if b.inc {
 		start += int(b.off[bid])
