@@ -38,7 +38,7 @@ echo "== toxiproxy (its own module)"
 if grep -q '^FAIL' "$log"; then echo "toxiproxy tests failed" >&2; exit 1; fi
 
 echo "== fuzz, $fuzztime each"
-for target in socket:FuzzParseAddr socket:FuzzSockaddrDecode socket:FuzzCmsgParse socket:FuzzInetAton socket:FuzzInetNtop internal/framed:FuzzFrameDecoder cmd/sock/internal/cli:FuzzCLIArgs proxyproto:FuzzProxyV1 proxyproto:FuzzProxyV2; do
+for target in socket:FuzzParseAddr socket:FuzzSockaddrDecode socket:FuzzCmsgParse socket:FuzzInetAton socket:FuzzInetNtop internal/framed:FuzzFrameDecoder cmd/sock/internal/cli:FuzzCLIArgs proxyproto:FuzzProxyV1 proxyproto:FuzzProxyV2 eventloop:FuzzTLSInput; do
 	pkg=${target%%:*} fn=${target#*:}
 	if ! grep -q "func $fn(" "$pkg"/*_test.go 2>/dev/null; then
 		echo "no $fn in $pkg" >&2; exit 1
