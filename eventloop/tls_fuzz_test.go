@@ -24,13 +24,13 @@ func FuzzTLSInput(f *testing.F) {
 	f.Add(false, hello)
 	f.Add(false, hello[:len(hello)/2])
 	f.Add(false, []byte("GET / HTTP/1.1\r\n\r\n"))
-	f.Add(false, []byte{0x80, 0x2e, 0x01, 0x00, 0x02})             // an SSLv2 hello
-	f.Add(false, []byte{22, 3, 1, 0xff, 0xff})                     // a record longer than allowed
-	f.Add(false, []byte{21, 3, 3, 0, 2, 2, 40})                    // an alert instead of a hello
-	f.Add(true, []byte{23, 3, 3, 0, 100, 1, 2, 3})                 // a truncated record
+	f.Add(false, []byte{0x80, 0x2e, 0x01, 0x00, 0x02})              // an SSLv2 hello
+	f.Add(false, []byte{22, 3, 1, 0xff, 0xff})                      // a record longer than allowed
+	f.Add(false, []byte{21, 3, 3, 0, 2, 2, 40})                     // an alert instead of a hello
+	f.Add(true, []byte{23, 3, 3, 0, 100, 1, 2, 3})                  // a truncated record
 	f.Add(true, []byte{23, 3, 3, 0, 17, 1, 2, 3, 4, 5, 6, 7, 8, 9}) // a short one
-	f.Add(true, []byte{21, 3, 3, 0, 2, 1, 0})                      // a plaintext close_notify after the handshake
-	f.Add(true, []byte{22, 3, 3, 0, 4, 0, 0, 0, 0})                // a plaintext handshake message
+	f.Add(true, []byte{21, 3, 3, 0, 2, 1, 0})                       // a plaintext close_notify after the handshake
+	f.Add(true, []byte{22, 3, 3, 0, 4, 0, 0, 0, 0})                 // a plaintext handshake message
 	f.Add(true, []byte{})
 
 	type target struct {
