@@ -305,6 +305,10 @@ func (l *loop) closeNow(c *Conn, cause error) {
 	if l.wheel != nil {
 		l.wheel.remove(&c.node)
 	}
+	due := true // OnClose
+	if c.tls != nil {
+		cause, due = l.closedTLS(c, cause) // before the descriptor goes: OnHandshakeError may ask for the address
+	}
 	fd := int(c.fd)
 	l.conns[fd] = nil
 	l.nconns--
@@ -318,11 +322,8 @@ func (l *loop) closeNow(c *Conn, cause error) {
 	c.out, c.outLen, c.in = nil, 0, nil
 	l.e.stats.active.Add(-1)
 	l.e.stats.closed.Add(1)
-	if c.tls != nil {
-		var due bool
-		if cause, due = l.closedTLS(c, cause); !due {
-			return
-		}
+	if !due {
+		return
 	}
 	func() {
 		defer func() {

@@ -26,9 +26,9 @@ var errNotOpen = errors.New("eventloop: TLS handshake not complete")
 // certificate the config refused, a reset, ErrHandshakeTimeout). Such a
 // connection never had OnOpen, so it gets no OnClose:
 // OnHandshakeError(c, err) runs instead, on the loop, as the connection
-// is closed (after the alert, if crypto/tls wrote one, has been sent).
-// The descriptor is closed by then: take the peer's address in
-// GetConfigForClient (ClientHelloInfo.Conn.RemoteAddr) if it is wanted.
+// is closed (after the alert, if crypto/tls wrote one, has been sent),
+// while its descriptor is still open: RemoteAddr works, unless the peer
+// has reset the connection.
 type HandshakeErrorHandler interface {
 	OnHandshakeError(c *Conn, err error)
 }

@@ -6,13 +6,13 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
 	"os/signal"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -222,47 +222,24 @@ func serveLoop(e *env, name string, o *serveOpts) error {
 			addr = "@sock-" + name
 		}
 	}
-	// TLS runs through the engine's blocking adapter: a goroutine per
-	// connection, as socketserver does, until the engine speaks TLS itself.
-	var h eventloop.Handler
+	// TLS is the engine's own: the handshake and the records on the
+	// loops, no goroutine per connection; the services are the same.
+	h, err := loopHandler(name)
+	if err != nil {
+		return err
+	}
+	var tlsCfg *tls.Config
 	var tlsNote string
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var conns sync.WaitGroup
-	defer conns.Wait()
 	if o.tls || o.tlsCert != "" || o.tlsKey != "" {
 		if udp {
 			return usagef("--tls needs a stream protocol (tcp or unix), not %s", o.proto)
-		}
-		svc, ok := findService(name)
-		if !ok {
-			return usagef("unknown service %q", name)
 		}
 		cfg, fp, err := serverTLSConfig(o.tlsCert, o.tlsKey)
 		if err != nil {
 			return err
 		}
-		tlsNote = "; TLS certificate " + fp
-		serve := svc.conn()
-		h = eventloop.Blocking(ctx, func(ctx context.Context, c net.Conn) {
-			conns.Add(1)
-			defer conns.Done()
-			tc := tls.Server(c, cfg)
-			hctx, hcancel := context.WithTimeout(ctx, 10*time.Second)
-			err := tc.HandshakeContext(hctx)
-			hcancel()
-			if err == nil {
-				err = serve(ctx, tc, c.Close)
-			}
-			if err = quietErr(err); err != nil && ctx.Err() == nil {
-				fmt.Fprintf(e.stderr, "sock: %v: %s\n", c.RemoteAddr(), oneLine(err.Error()))
-			}
-		})
-	} else {
-		var err error
-		if h, err = loopHandler(name); err != nil {
-			return err
-		}
+		tlsCfg, tlsNote = cfg, "; TLS certificate "+fp
+		h = reportHandshakeErrors(h, e.stderr)
 	}
 	// The listeners first, then Serve: the address is known before the
 	// loops start. With SO_REUSEPORT (and for UDP, always) each loop gets a
@@ -295,7 +272,8 @@ func serveLoop(e *env, name string, o *serveOpts) error {
 	if udp {
 		loops = count
 	}
-	eng := &eventloop.Engine{Handler: h, Loops: loops, IdleTimeout: o.idle.d, MaxConns: o.maxConns, Backend: engineBackends[o.engine]}
+	eng := &eventloop.Engine{Handler: h, Loops: loops, IdleTimeout: o.idle.d, MaxConns: o.maxConns, Backend: engineBackends[o.engine],
+		TLSConfig: tlsCfg, TLSHandshakeTimeout: 10 * time.Second}
 	backend, why := eng.ResolvedBackend()
 	if udp {
 		backend, why = eventloop.BackendEpoll, "UDP is served by epoll under every backend"
@@ -344,8 +322,6 @@ func serveLoop(e *env, name string, o *serveOpts) error {
 	}()
 	eng.Shutdown(sctx)
 	<-served
-	cancel()
-	conns.Wait()
 	st := eng.Stats()
 	fmt.Fprintf(e.stderr, "sock: served %s (%d rejected), %d bytes in, %d out\n", plural(int(st.Accepted), "connection"), st.Rejected, st.BytesIn, st.BytesOut)
 	return nil
@@ -371,4 +347,32 @@ func plural(n int, noun string) string {
 		return "1 " + noun
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// handshakeReporter prints the engine's failed TLS handshakes on stderr,
+// as the goroutine servers print theirs.
+type handshakeReporter struct {
+	eventloop.Handler
+	stderr io.Writer
+}
+
+func (h handshakeReporter) OnHandshakeError(c *eventloop.Conn, err error) {
+	fmt.Fprintf(h.stderr, "sock: %s: %s\n", netAddrName(c.RemoteAddr(), -1), oneLine(err.Error()))
+}
+
+// writableReporter is handshakeReporter for a handler with OnWritable.
+type writableReporter struct{ handshakeReporter }
+
+func (h writableReporter) OnWritable(c *eventloop.Conn) eventloop.Action {
+	return h.Handler.(eventloop.Writabler).OnWritable(c)
+}
+
+// reportHandshakeErrors wraps h so that failed handshakes are reported,
+// keeping the optional interface the services use (OnWritable).
+func reportHandshakeErrors(h eventloop.Handler, stderr io.Writer) eventloop.Handler {
+	r := handshakeReporter{h, stderr}
+	if _, ok := h.(eventloop.Writabler); ok {
+		return writableReporter{r}
+	}
+	return r
 }

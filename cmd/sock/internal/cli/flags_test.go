@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/socketkit/socketkit/cmd/sock/internal/cli"
 	"github.com/socketkit/socketkit/internal/sockettest"
 	"github.com/socketkit/socketkit/socket"
 )
@@ -124,6 +125,9 @@ func TestTLSConnectListen(t *testing.T) {
 		t.Fatalf("--tls-insecure: %d %s", code, errs)
 	}
 	l.expect("hello tls\n")
+	if !strings.Contains(errs, "TLS 1.3, server certificate "+fp) {
+		t.Errorf("sock connect --tls did not say the server's certificate fingerprint %s on stderr: %q", fp, errs)
+	}
 	code, _, errs = run(t, "pinned\n", "connect", "--tls", "--tls-fingerprint", fp, "-q", "0.2", "127.0.0.1", port)
 	if code != 0 {
 		t.Fatalf("--tls-fingerprint %s: %d %s", fp, code, errs)
@@ -132,6 +136,31 @@ func TestTLSConnectListen(t *testing.T) {
 	code, _, errs = run(t, "x\n", "connect", "--tls", "--tls-fingerprint", "SHA256:00", "127.0.0.1", port)
 	if code != 1 || !strings.Contains(errs, "fingerprint") {
 		t.Fatalf("wrong fingerprint: %d %q", code, errs)
+	}
+}
+
+// TestTLSSNIALPN: sock listen --tls --sni NAME --alpn LIST answers only
+// clients that ask for NAME, and picks its preferred protocol among the
+// client's; sock connect --sni and --alpn ask, and say what was settled.
+func TestTLSSNIALPN(t *testing.T) {
+	port := fmt.Sprint(freePort(t))
+	l := start(t, "sock", "listen", "--tls", "-k", "-v", "--sni", "srv.test", "--alpn", "h2,http/1.1", "127.0.0.1", port)
+	waitListen(t, "tcp", "127.0.0.1:"+port)
+	code, _, errs := run(t, "hello sni\n", "connect", "--tls", "--tls-insecure", "--sni", "srv.test", "--alpn", "http/1.1,h2", "-q", "0.2", "127.0.0.1", port)
+	if code != 0 {
+		t.Fatalf("connect --sni srv.test: exit %d, %q", code, errs)
+	}
+	l.expect("hello sni\n")
+	if !strings.Contains(errs, "server name srv.test, ALPN h2, server certificate SHA256:") {
+		t.Errorf("connect's stderr does not say the server name, protocol and fingerprint: %q", errs)
+	}
+	code, _, errs = run(t, "x\n", "connect", "--tls", "--tls-insecure", "--sni", "other.test", "127.0.0.1", port)
+	if code != 1 || !strings.Contains(errs, "handshake") {
+		t.Errorf("connect --sni other.test to a listener for srv.test: exit %d, %q; want a failed handshake", code, errs)
+	}
+	code, _, errs = run(t, "", "connect", "--sni", "srv.test", "127.0.0.1", port)
+	if code != cli.ExitUsage || !strings.Contains(errs, "--tls") {
+		t.Errorf("--sni without --tls: exit %d, %q; want a usage error", code, errs)
 	}
 }
 

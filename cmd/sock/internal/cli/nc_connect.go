@@ -114,6 +114,7 @@ func clientTLS(ctx context.Context, o *netOpts, s *socket.Socket, target string)
 	if o.tlsSNI != "" {
 		cfg.ServerName = o.tlsSNI
 	}
+	cfg.NextProtos = alpnList(o.tlsALPN)
 	if o.tlsCA != "" {
 		pem, err := os.ReadFile(o.tlsCA)
 		if err != nil {
@@ -188,8 +189,8 @@ func runConnect(e *env, o *netOpts, args []string) error {
 		if err != nil {
 			return err
 		}
-		st := tc.ConnectionState()
-		o.logf(e, 1, "TLS %s, server certificate %s", tls.VersionName(st.Version), fingerprint(st.PeerCertificates[0].Raw))
+		// Always: what was verified, or what to pin (--tls-fingerprint).
+		fmt.Fprintf(e.stderr, "sock: %s\n", tlsSummary(tc.ConnectionState(), "server certificate"))
 		c = tc
 	}
 	if o.exec != "" || o.shExec != "" {

@@ -114,6 +114,7 @@ func runListen(e *env, o *netOpts, args []string) error {
 		if err != nil {
 			return err
 		}
+		listenTLS(cfg, o.tlsSNI, o.tlsALPN)
 		tlsCfg = cfg
 		// Always: a client has nothing else to pin (--tls-fingerprint).
 		fmt.Fprintf(e.stderr, "sock: TLS certificate %s\n", fp)
@@ -155,6 +156,7 @@ func runListen(e *env, o *netOpts, args []string) error {
 		if err := tc.HandshakeContext(hctx); err != nil {
 			return fmt.Errorf("TLS handshake with %v: %w", displayAddr(peer), err)
 		}
+		o.logf(e, 1, "%s", tlsSummary(tc.ConnectionState(), "client certificate"))
 		nc = tc
 	}
 	if o.exec != "" || o.shExec != "" {

@@ -37,6 +37,7 @@ type netOpts struct {
 	tlsCA          string
 	tlsInsecure    bool
 	tlsSNI         string
+	tlsALPN        string
 	tlsFingerprint string
 	sendProxy      bool
 	sendProxyV2    bool
@@ -107,10 +108,12 @@ func addNetFlags(f *pflag.FlagSet, o *netOpts, set netFlagSet) {
 	f.BoolVar(&o.tls, "tls", false, say("use TLS", "serve TLS (a self-signed certificate without --tls-cert); the certificate's fingerprint goes to stderr", "use TLS (listening: a self-signed certificate without --tls-cert, its fingerprint on stderr)"))
 	f.StringVar(&o.tlsCert, "tls-cert", "", say("TLS client certificate (PEM) to present", "TLS certificate (PEM) to present", "TLS certificate (PEM) to present"))
 	f.StringVar(&o.tlsKey, "tls-key", "", "TLS private key (PEM)")
+	f.StringVar(&o.tlsSNI, "sni", "", say("TLS server name to ask for (SNI) and verify (default: the host)", "with --tls: answer only clients that ask for this server name (SNI)", "TLS server name: to ask for (SNI) and verify; listening, the only one answered"))
+	f.StringVar(&o.tlsALPN, "alpn", "", say("TLS application protocols to offer (ALPN), comma-separated: h2,http/1.1", "TLS application protocols to accept (ALPN), comma-separated, in order of preference", "TLS application protocols (ALPN), comma-separated: offered, or accepted when listening"))
 	if conn {
 		f.StringVar(&o.tlsCA, "tls-ca", "", "CA certificates (PEM) to verify the server with")
 		f.BoolVar(&o.tlsInsecure, "tls-insecure", false, "do not verify the server's certificate")
-		f.StringVar(&o.tlsSNI, "tls-sni", "", "server name to ask for and verify (default: the host)")
+		f.StringVar(&o.tlsSNI, "tls-sni", "", "the same as --sni")
 		f.StringVar(&o.tlsFingerprint, "tls-fingerprint", "", "accept only a server certificate with this SHA256:hex fingerprint")
 		f.BoolVar(&o.sendProxy, "send-proxy", false, "begin with a PROXY protocol v1 header naming this connection, as HAProxy's send-proxy does (to test a server behind HAProxy)")
 		f.BoolVar(&o.sendProxyV2, "send-proxy-v2", false, "the same with a binary version 2 header (send-proxy-v2)")
@@ -133,6 +136,8 @@ func (o *netOpts) check(listen bool) error {
 		return usagef("--broker and --chat exclude -e and -c")
 	case o.tls && o.udp:
 		return usagef("--tls needs a stream socket, not UDP")
+	case !o.tls && (o.tlsSNI != "" || o.tlsALPN != ""):
+		return usagef("--sni and --alpn go with --tls")
 	case o.port < 0 || o.port > 65535:
 		return usagef("port %d out of range 0-65535", o.port)
 	case o.zero && listen:

@@ -76,8 +76,9 @@ prefork (--workers processes, like ForkingMixIn). --engine loop serves with
 the event-loop engine instead (tcp, udp and unix): --loops event loops, each
 on its own thread, on epoll; --engine uring runs the loops on io_uring
 (Linux 6.1 or later), and --engine auto on io_uring where it works and on
-epoll elsewhere (-v says which, and why). On the engine --tls runs each connection on a
-goroutine of its own (through eventloop.Blocking), and --graceful-restart
+epoll elsewhere (-v says which, and why). On the engine --tls is the
+engine's own TLS: handshakes and records on the loops, no goroutine per
+connection (a failed handshake is said on stderr); --graceful-restart
 and --proxy-protocol are not available yet: they run on --engine goroutines.`,
 		Example: `  sock serve echo                                   # tcp on 127.0.0.1:6254
   sock serve daytime --proto udp --addr 127.0.0.1:1313
@@ -88,6 +89,7 @@ and --proxy-protocol are not available yet: they run on --engine goroutines.`,
   sock serve echo --tls                             # self-signed certificate
   sock serve echo --engine loop --loops 2           # the epoll event-loop engine
   sock serve echo --engine auto -v                  # io_uring if it works here; says why not
+  sock serve echo --engine loop --tls --tls-cert c.pem --tls-key k.pem
   sock serve echo --graceful-restart &              # kill -HUP $! upgrades in place
   sock serve chat --proxy-protocol 10.0.0.0/8       # behind HAProxy send-proxy(-v2)`,
 		Args:      rangeArgs(1, 1),

@@ -353,8 +353,8 @@ func childPids(pid int) []int {
 }
 
 // TestServeTLSWithOpenSSL: openssl s_client completes a handshake with
-// sock serve --tls, on goroutines and on the engine, and gets its data
-// echoed.
+// sock serve --tls, on goroutines and on the engine's own TLS (epoll, and
+// io_uring where it runs), and gets its data echoed.
 func TestServeTLSWithOpenSSL(t *testing.T) {
 	openssl, err := exec.LookPath("openssl")
 	if err != nil {
@@ -363,7 +363,7 @@ func TestServeTLSWithOpenSSL(t *testing.T) {
 		}
 		t.Skip("openssl not installed")
 	}
-	for _, engine := range []string{"goroutines", "loop"} {
+	for _, engine := range []string{"goroutines", "loop", "auto"} {
 		t.Run(engine, func(t *testing.T) {
 			addr := serveInProcess(t, "echo", "--tls", "--engine", engine, "--addr", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
 			cmd := exec.Command(openssl, "s_client", "-connect", addr, "-servername", "localhost", "-quiet")

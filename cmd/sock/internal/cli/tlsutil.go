@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"net"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -73,4 +74,46 @@ func selfSigned() (tls.Certificate, error) {
 		return tls.Certificate{}, err
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+}
+
+// alpnList splits --alpn's comma-separated protocols.
+func alpnList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// tlsSummary says what a handshake settled: "TLS 1.3, server name
+// example.com, ALPN h2, server certificate SHA256:...".
+func tlsSummary(st tls.ConnectionState, whose string) string {
+	s := tls.VersionName(st.Version)
+	if st.ServerName != "" {
+		s += ", server name " + st.ServerName
+	}
+	if st.NegotiatedProtocol != "" {
+		s += ", ALPN " + st.NegotiatedProtocol
+	}
+	if len(st.PeerCertificates) > 0 {
+		s += ", " + whose + " " + fingerprint(st.PeerCertificates[0].Raw)
+	}
+	return s
+}
+
+// listenTLS applies --sni and --alpn to a listening TLS config: ALPN
+// protocols to accept, and the one server name answered (the handshake
+// of a client asking for another fails: crypto/tls sends internal_error).
+func listenTLS(cfg *tls.Config, sni, alpn string) {
+	cfg.NextProtos = alpnList(alpn)
+	if sni != "" {
+		cfg.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+			if !strings.EqualFold(hello.ServerName, sni) {
+				return nil, fmt.Errorf("the client asked for server name %q, not %q (--sni)", hello.ServerName, sni)
+			}
+			return nil, nil
+		}
+	}
 }
