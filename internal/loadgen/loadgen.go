@@ -13,6 +13,7 @@
 package loadgen
 
 import (
+	"crypto/tls"
 	"time"
 
 	"github.com/socketkit/socketkit/internal/hist"
@@ -28,6 +29,9 @@ type Config struct {
 	Warmup   time.Duration // unmeasured time first
 	Count    int64         // stop after this many messages, or at Duration if that is set and comes first
 	SrcIPs   int           // spread connections over this many 127.0.0.x source addresses
+	// TLS, when set, makes every connection a TLS client with this config
+	// (the handshake at dial time; the echo is of plaintext).
+	TLS *tls.Config
 }
 
 // Result is what a run measured.

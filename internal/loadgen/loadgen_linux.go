@@ -3,6 +3,7 @@
 package loadgen
 
 import (
+	"crypto/tls"
 	"fmt"
 	"math"
 	"net"
@@ -24,7 +25,7 @@ func Run(cfg Config) (Result, error) {
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	conns, err := dial(cfg.Addr, cfg.Conns, cfg.SrcIPs)
+	conns, err := dial(cfg.Addr, cfg.Conns, cfg.SrcIPs, cfg.TLS)
 	defer closeAll(conns) // on every path: a failed run must not leak its sockets
 	if err != nil {
 		return Result{Addr: cfg.Addr, Conns: cfg.Conns, Size: cfg.Size, Depth: cfg.Depth}, err
@@ -37,7 +38,7 @@ func Run(cfg Config) (Result, error) {
 // Hold connects cfg.Conns connections, sends nothing, and keeps them open
 // for d (idle-memory measurements). It returns how many it opened.
 func Hold(cfg Config, d time.Duration) (int, error) {
-	conns, err := dial(cfg.Addr, cfg.Conns, cfg.SrcIPs)
+	conns, err := dial(cfg.Addr, cfg.Conns, cfg.SrcIPs, cfg.TLS)
 	defer closeAll(conns)
 	if err != nil {
 		return len(conns), err
@@ -78,11 +79,13 @@ type conn struct {
 	n       int
 	wantOut bool // EPOLLOUT armed
 	closed  bool
+	tls     *tlsClient // with Config.TLS
 }
 
 // dial connects n sockets, blocking (loopback completes at once and the
-// listen queue takes the burst), then makes each non-blocking.
-func dial(addr string, n, srcIPs int) ([]*conn, error) {
+// listen queue takes the burst), makes the TLS handshake if tlsCfg is
+// set, then makes each non-blocking.
+func dial(addr string, n, srcIPs int, tlsCfg *tls.Config) ([]*conn, error) {
 	var sa unix.Sockaddr
 	family := unix.AF_INET
 	if strings.HasPrefix(addr, "/") || strings.HasPrefix(addr, "@") {
@@ -140,11 +143,18 @@ func dial(addr string, n, srcIPs int) ([]*conn, error) {
 			unix.Close(fd)
 			return conns, fmt.Errorf("connect %d: %v", i, err)
 		}
+		var tc *tlsClient
+		if tlsCfg != nil {
+			if tc, err = handshake(fd, tlsCfg); err != nil {
+				unix.Close(fd)
+				return conns, fmt.Errorf("connection %d: %v", i, err)
+			}
+		}
 		if err := unix.SetNonblock(fd, true); err != nil {
 			unix.Close(fd)
 			return conns, err
 		}
-		conns = append(conns, &conn{fd: fd, id: i})
+		conns = append(conns, &conn{fd: fd, id: i, tls: tc})
 	}
 	return conns, nil
 }
@@ -182,6 +192,7 @@ func run(conns []*conn, size, depth int, warm, dur time.Duration, count int64) (
 	}
 	out := make([]byte, 64<<10)
 	in := make([]byte, 256<<10)
+	plain := make([]byte, 64<<10) // TLS: decrypted records
 	var h hist.H
 	start := time.Now()
 	measureFrom := start.Add(warm)
@@ -208,6 +219,9 @@ func run(conns []*conn, size, depth int, warm, dur time.Duration, count int64) (
 	}
 	// flush writes what is queued and not yet sent.
 	flush := func(c *conn) error {
+		if c.tls != nil {
+			return flushTLS(c, ep, out)
+		}
 		for c.sent < c.queued {
 			n := int(c.queued - c.sent)
 			if n > len(out) {
@@ -287,14 +301,25 @@ func run(conns []*conn, size, depth int, warm, dur time.Duration, count int64) (
 			if r == 0 {
 				return res, fmt.Errorf("conn %d: the server closed the connection", c.id)
 			}
-			if !verify(c.id, c.recvd, in[:r]) {
-				return res, fmt.Errorf("conn %d: wrong bytes at stream offset %d: echo corrupted, reordered or duplicated", c.id, c.recvd)
-			}
-			if c.recvd+int64(r) > c.sent {
-				return res, fmt.Errorf("conn %d: received more than sent", c.id)
-			}
 			before := c.recvd / int64(size)
-			c.recvd += int64(r)
+			check := func(b []byte) error {
+				if !verify(c.id, c.recvd, b) {
+					return fmt.Errorf("conn %d: wrong bytes at stream offset %d: echo corrupted, reordered or duplicated", c.id, c.recvd)
+				}
+				if c.recvd+int64(len(b)) > c.sent {
+					return fmt.Errorf("conn %d: received more than sent", c.id)
+				}
+				c.recvd += int64(len(b))
+				return nil
+			}
+			if c.tls != nil {
+				err = c.tls.decrypt(in[:r], plain, check)
+			} else {
+				err = check(in[:r])
+			}
+			if err != nil {
+				return res, err
+			}
 			done := int(c.recvd/int64(size) - before)
 			tn := now()
 			for i := 0; i < done; i++ {
@@ -342,4 +367,42 @@ func run(conns []*conn, size, depth int, warm, dur time.Duration, count int64) (
 	res.P50us, res.P99us, res.P999us, res.MaxUs = us(h.Quantile(0.5)), us(h.Quantile(0.99)), us(h.Quantile(0.999)), us(h.Max())
 	res.Hist = &h
 	return res, nil
+}
+
+// flushTLS encrypts what is queued and not yet sent, and writes the
+// records out.
+func flushTLS(c *conn, ep int, out []byte) error {
+	for c.sent < c.queued {
+		n := int(c.queued - c.sent)
+		if n > len(out) {
+			n = len(out)
+		}
+		for i := 0; i < n; {
+			p := int((c.sent + int64(i) + int64(c.id)*17) % patternLen)
+			i += copy(out[i:n], pattern[p:p+patternLen])
+		}
+		if _, err := c.tls.tc.Write(out[:n]); err != nil {
+			return fmt.Errorf("conn %d: TLS write: %v", c.id, err)
+		}
+		c.sent += int64(n)
+	}
+	for len(c.tls.pending()) > 0 {
+		w, err := unix.Write(c.fd, c.tls.pending())
+		if err == unix.EAGAIN {
+			if !c.wantOut {
+				c.wantOut = true
+				unix.EpollCtl(ep, unix.EPOLL_CTL_MOD, c.fd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT, Fd: int32(c.fd)})
+			}
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("conn %d: write: %v", c.id, err)
+		}
+		c.tls.wrote(w)
+	}
+	if c.wantOut {
+		c.wantOut = false
+		unix.EpollCtl(ep, unix.EPOLL_CTL_MOD, c.fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(c.fd)})
+	}
+	return nil
 }

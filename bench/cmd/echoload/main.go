@@ -2,9 +2,12 @@
 // back (see package loadgen for how).
 //
 //	echoload -addr 127.0.0.1:6254 -c 64 -s 64 -P 1 -d 5s
+//	echoload -addr 127.0.0.1:6254 -tls -c 64 -s 1024 -d 5s   # over TLS
+//	echoload -addr 127.0.0.1:6254 -tls -handshakes -c 4 -d 5s # full handshakes a second
 package main
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -26,9 +29,29 @@ func main() {
 	flag.Int64Var(&cfg.Count, "n", 0, "stop after this many messages in all, or at -d if that comes first (for syscall counting)")
 	flag.IntVar(&cfg.SrcIPs, "src-ips", 0, "spread connections over this many 127.0.0.x source addresses (for more than 28k)")
 	hold := flag.Duration("hold", 0, "connect, send nothing and hold the connections this long (idle-memory runs)")
+	useTLS := flag.Bool("tls", false, "speak TLS (the server's certificate is not verified; no session resumption: every connection makes a full handshake)")
+	handshakes := flag.Bool("handshakes", false, "with -tls: measure handshakes a second: -c goroutines connect, handshake and close, over and over, for -d")
 	asJSON := flag.Bool("json", false, "print the result as JSON")
 	flag.Parse()
 	runtime.GOMAXPROCS(1)
+	if *useTLS {
+		cfg.TLS = &tls.Config{InsecureSkipVerify: true}
+	}
+	if *handshakes {
+		res, err := loadgen.Handshakes(cfg)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "echoload:", err)
+		}
+		if *asJSON {
+			json.NewEncoder(os.Stdout).Encode(res)
+		} else {
+			fmt.Printf("conns=%d secs=%.2f handshakes=%d handshakes/s=%.0f errors=%d\n", res.Conns, res.Seconds, res.Handshakes, res.PerS, res.Errors)
+		}
+		if err != nil {
+			os.Exit(1)
+		}
+		return
+	}
 	if *hold > 0 {
 		n, err := loadgen.Hold(cfg, *hold)
 		fmt.Printf("HELD %d\n", n)
