@@ -11,7 +11,7 @@ import (
 func newConnect(e *env) *cobra.Command {
 	var o netOpts
 	cmd := &cobra.Command{
-		Use:   "connect HOST PORT | connect ADDR",
+		Use:   "connect HOST PORT | connect ADDR | connect ws://HOST[:PORT]/PATH",
 		Short: "Connect and copy stdin to the socket and the socket to stdout (nc HOST PORT)",
 		Long: `connect opens a connection and copies both ways: stdin to the socket and
 the socket to stdout. At the end of stdin it shuts down its sending side (the
@@ -29,7 +29,18 @@ resolves the name), socks4a://, socks4:// (IPv4, resolved here) or http://
 the proxy from ALL_PROXY, else HTTPS_PROXY, and connects directly to the
 hosts NO_PROXY names (names with their subdomains, addresses, prefixes,
 HOST:PORT, *). Some proxies (microsocks) end a tunnel when the client shuts
-down its sending side: add --no-shutdown.`,
+down its sending side: add --no-shutdown.
+
+A ws:// or wss:// URL connects to a WebSocket server: each line of stdin is
+a text message and each message a line of stdout; --binary sends stdin as
+binary messages as it comes and writes messages as they are. At the end of
+stdin sock closes the WebSocket (1000) and prints what arrives until the
+server's close; many servers drop what they had not sent when the close
+arrives, so -q 1 waits a second first. A close by the server with a code
+other than 1000, 1001 or none ends sock with exit 1 and the code. wss:// takes
+the --tls flags; --proxy, -w and -4/-6 apply to the connection;
+--ws-max-message bounds a message (a larger one closes with 1009); --ws-ping
+pings and gives up when no pong comes.`,
 		Example: `  echo hello | sock connect 127.0.0.1 6254
   sock connect -v localhost 80 < request.txt
   sock connect -u 127.0.0.1 1313                  # UDP
@@ -40,7 +51,10 @@ down its sending side: add --no-shutdown.`,
   sock connect --send-proxy-v2 10.0.0.5 8080      # as HAProxy would: a PROXY header first
   sock connect --proxy socks5://127.0.0.1:1080 example.test 80   # the proxy resolves the name
   SOCK_PROXY_AUTH=bob:secret sock connect --proxy http://proxy.test:3128 example.test 443
-  sock connect --proxy env example.test 80        # ALL_PROXY, HTTPS_PROXY, NO_PROXY`,
+  sock connect --proxy env example.test 80        # ALL_PROXY, HTTPS_PROXY, NO_PROXY
+  sock connect ws://127.0.0.1:8080/chat           # lines <-> text messages
+  sock connect --binary --tls-ca ca.pem wss://example.test/feed > feed.bin
+  sock connect --ws-header "Authorization: Bearer T" --ws-ping 20s wss://example.test/api`,
 		Args: rangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.quitSet = cmd.Flags().Changed("quit-after-eof")
@@ -70,14 +84,22 @@ disconnected ("SendQ exceeded", said on stderr and, with --broker and
 stall the rest.
 
 With -u it reads datagrams (locking on to the first sender unless -k); with
--U, a Unix socket (add -u for datagrams, --seqpacket for SOCK_SEQPACKET).`,
+-U, a Unix socket (add -u for datagrams, --seqpacket for SOCK_SEQPACKET).
+
+--ws serves WebSocket (wss:// with --tls) on any path, or on --ws-path only:
+each message a client sends is a line of stdout (--binary: written as it
+is), and stdin's lines go to the client as text messages. Without -k it
+serves the first client and stops listening; with -k every client, and stdin
+goes to all of them.`,
 		Example: `  sock listen 4444
   sock listen -vk 127.0.0.1 4444 > received.log
   sock listen -u 127.0.0.1 1313
   sock listen -U /tmp/sock.sock
   sock listen -k --broker 4444
   sock listen -k -e /bin/cat 4444                 # an echo server
-  sock listen --tls 8443                          # self-signed certificate`,
+  sock listen --tls 8443                          # self-signed certificate
+  sock listen --ws 127.0.0.1 8080                 # a WebSocket server: ws://127.0.0.1:8080/
+  sock listen --ws --tls -k --ws-path /feed 8443  # wss://HOST:8443/feed for every client`,
 		Args: rangeArgs(0, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.quitSet = cmd.Flags().Changed("quit-after-eof")

@@ -105,11 +105,31 @@ func dialTarget(ctx context.Context, o *netOpts, target string) (*socket.Socket,
 
 // clientTLS wraps s in a TLS client as the flags say.
 func clientTLS(ctx context.Context, o *netOpts, s *socket.Socket, target string) (*tls.Conn, error) {
-	cfg := &tls.Config{InsecureSkipVerify: o.tlsInsecure || o.tlsFingerprint != ""}
 	host, _, err := net.SplitHostPort(target)
 	if err != nil {
 		host = "localhost"
 	}
+	cfg, err := clientTLSConfig(o, host)
+	if err != nil {
+		return nil, err
+	}
+	tc := tls.Client(s, cfg)
+	hctx := ctx
+	if o.wait.d > 0 {
+		var cancel context.CancelFunc
+		hctx, cancel = context.WithTimeout(ctx, o.wait.d)
+		defer cancel()
+	}
+	if err := tc.HandshakeContext(hctx); err != nil {
+		return nil, fmt.Errorf("TLS handshake with %s: %w", target, err)
+	}
+	return tc, nil
+}
+
+// clientTLSConfig is the TLS client configuration the flags ask for, to
+// verify host (--tls-sni overrides it).
+func clientTLSConfig(o *netOpts, host string) (*tls.Config, error) {
+	cfg := &tls.Config{InsecureSkipVerify: o.tlsInsecure || o.tlsFingerprint != ""}
 	cfg.ServerName = host
 	if o.tlsSNI != "" {
 		cfg.ServerName = o.tlsSNI
@@ -142,22 +162,18 @@ func clientTLS(ctx context.Context, o *netOpts, s *socket.Socket, target string)
 			return nil
 		}
 	}
-	tc := tls.Client(s, cfg)
-	hctx := ctx
-	if o.wait.d > 0 {
-		var cancel context.CancelFunc
-		hctx, cancel = context.WithTimeout(ctx, o.wait.d)
-		defer cancel()
-	}
-	if err := tc.HandshakeContext(hctx); err != nil {
-		return nil, fmt.Errorf("TLS handshake with %s: %w", target, err)
-	}
-	return tc, nil
+	return cfg, nil
 }
 
 // runConnect is "sock connect" and "sock HOST PORT".
 func runConnect(e *env, o *netOpts, args []string) error {
 	if err := o.check(false); err != nil {
+		return err
+	}
+	if isWSURL(args) {
+		return runWSConnect(e, o, args[0])
+	}
+	if err := o.ws.notWS(); err != nil {
 		return err
 	}
 	target, err := connectTarget(o, args)

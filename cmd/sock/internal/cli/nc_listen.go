@@ -104,6 +104,12 @@ func runListen(e *env, o *netOpts, args []string) error {
 	if err := o.check(true); err != nil {
 		return err
 	}
+	if o.ws.listen {
+		return runWSListen(e, o, args)
+	}
+	if err := o.ws.notWS(); err != nil {
+		return err
+	}
 	ls, err := listenAddr(o, args)
 	if err != nil {
 		return err

@@ -43,6 +43,7 @@ type netOpts struct {
 	sendProxyV2    bool
 	proxy          string // --proxy URL or env
 	proxyRoute     string // how dialTarget went: "through proxy ...", "directly (...)"
+	ws             wsOpts // WebSocket: connect ws://, listen --ws
 }
 
 // Which of the nc-style flags a command takes.
@@ -119,6 +120,7 @@ func addNetFlags(f *pflag.FlagSet, o *netOpts, set netFlagSet) {
 		f.BoolVar(&o.sendProxyV2, "send-proxy-v2", false, "the same with a binary version 2 header (send-proxy-v2)")
 		f.StringVar(&o.proxy, "proxy", "", "connect through a proxy: socks5://, socks4a://, socks4:// or http:// (CONNECT) URL, [USER:PASSWORD@]HOST[:PORT] ($"+proxyAuthEnv+" holds USER:PASSWORD otherwise); env: from ALL_PROXY, HTTPS_PROXY and NO_PROXY")
 	}
+	addWSFlags(f, &o.ws, conn, lis)
 }
 
 // check rejects contradictory flags.

@@ -524,13 +524,13 @@ func relayProxy(proxyURL string, specs ...*relaySpec) error {
 	}
 	n := 0
 	for _, sp := range specs {
-		if sp.kind == "tcp" && !sp.listen {
+		if (sp.kind == "tcp" || sp.kind == "ws") && !sp.listen {
 			sp.proxy = proxyURL
 			n++
 		}
 	}
 	if n == 0 {
-		return usagef("--proxy applies to connecting tcp: addresses, and neither address is one")
+		return usagef("--proxy applies to connecting tcp: and ws: addresses, and neither address is one")
 	}
 	return nil
 }

@@ -22,6 +22,8 @@ func newRelay(e *env) *cobra.Command {
 	var verbose int
 	var proxyURL string
 	wait := durationFlag{d: 30 * time.Second}
+	var ws relayWS
+	var wsPing durationFlag
 	cmd := &cobra.Command{
 		Use:   "relay ADDRESS ADDRESS",
 		Short: "Copy between two addresses both ways, as socat does",
@@ -42,6 +44,11 @@ Addresses, in socat's style (the type is case-insensitive):
   unix-listen:PATH     listen on a Unix stream socket
   stdio (or -)         standard input and output
   exec:COMMAND         run COMMAND, its stdin and stdout as the address
+  ws:URL               a WebSocket client of URL (ws://... or wss://...;
+                       the URL alone works too)
+  ws-listen:PORT[/PATH] a WebSocket server on PORT (HOST:PORT), on PATH
+                       (default /); wss-listen: with TLS and a self-signed
+                       certificate whose fingerprint goes to stderr
 
 Options follow a comma: fork (on a -listen address: serve every connection,
 each with its own second address, as socat's fork does). With
@@ -49,7 +56,14 @@ udp-listen:PORT,fork each sender (address and port) gets its own second
 address, closed after -T of silence from both sides (60s by default); its
 next datagram opens a new one.
 
---proxy URL connects the tcp: addresses through a proxy (socks5://,
+A WebSocket carries the bytes as binary messages (it reads text ones too).
+When both ends are sock relays they agree (subprotocol socketkit-eof) to
+pass an end of data on as an empty message, so a half-close crosses the
+WebSocket as it crosses TCP; with other peers the end of data closes the
+WebSocket (1000). --ws-max-message bounds a message, --ws-ping pings, and
+--tls-ca or --tls-insecure say how to check a wss: server.
+
+--proxy URL connects the tcp: and ws: addresses through a proxy (socks5://,
 socks4a://, socks4://, http:// or env, as sock connect --proxy); -w bounds
 each connecting, through a proxy or not.`,
 		Example: `  sock relay tcp-listen:8080,fork tcp:127.0.0.1:80      # a TCP forwarder
@@ -58,7 +72,9 @@ each connecting, through a proxy or not.`,
   sock relay udp-listen:5353,fork udp:127.0.0.1:53       # a UDP forwarder for every client
   sock relay udp-listen:5353 udp:127.0.0.1:53            # ... for the first client only
   sock relay tcp-listen:7000,fork exec:'/bin/cat'        # a program per connection
-  sock relay --proxy socks5://127.0.0.1:1080 tcp-listen:8080,fork tcp:db.internal:5432`,
+  sock relay --proxy socks5://127.0.0.1:1080 tcp-listen:8080,fork tcp:db.internal:5432
+  sock relay tcp-listen:2222,fork ws:wss://gw.example.test/ssh # TCP -> WebSocket
+  sock relay ws-listen:8080/ssh,fork tcp:127.0.0.1:22           # WebSocket -> TCP`,
 		Args: rangeArgs(2, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			a, err := parseRelaySpec(args[0])
@@ -79,13 +95,22 @@ each connecting, through a proxy or not.`,
 				return usagef("-w must be more than 0")
 			}
 			a.wait, b.wait = wait.d, wait.d
+			if ws.maxMsg < 1 {
+				return usagef("--ws-max-message must be at least 1")
+			}
+			ws.ping = wsPing.d
+			a.ws, b.ws = ws, ws
 			return runRelay(e, a, b, idle.d, verbose)
 		},
 	}
 	cmd.Flags().VarP(&idle, "timeout", "T", "end the relay after this long without data (5, 500ms); with udp-listen:...,fork, per sender (default 60s)")
 	cmd.Flags().CountVarP(&verbose, "verbose", "v", "say what happens on stderr")
 	cmd.Flags().VarP(&wait, "wait", "w", "connect timeout of the connecting addresses (5, 500ms)")
-	cmd.Flags().StringVar(&proxyURL, "proxy", "", "connect the tcp: addresses through this proxy (socks5://, socks4a://, socks4://, http:// URL, or env), as sock connect --proxy")
+	cmd.Flags().Int64Var(&ws.maxMsg, "ws-max-message", defaultWSMaxMessage, "the largest WebSocket message to accept, in bytes (larger: closed with 1009)")
+	cmd.Flags().Var(&wsPing, "ws-ping", "ping WebSocket peers this often; no pong within that time ends the relay")
+	cmd.Flags().StringVar(&ws.tlsCA, "tls-ca", "", "CA certificates (PEM) to verify wss: servers with")
+	cmd.Flags().BoolVar(&ws.tlsInsecure, "tls-insecure", false, "do not verify wss: servers' certificates")
+	cmd.Flags().StringVar(&proxyURL, "proxy", "", "connect the tcp: and ws: addresses through this proxy (socks5://, socks4a://, socks4://, http:// URL, or env), as sock connect --proxy")
 	return cmd
 }
 
@@ -98,6 +123,9 @@ type relaySpec struct {
 	text         string
 	proxy        string        // --proxy, on a connecting tcp address
 	wait         time.Duration // -w: the connect timeout
+	wsPath       string        // ws-listen: the path
+	wsTLS        bool          // wss-listen:
+	ws           relayWS       // the WebSocket flags
 }
 
 func parseRelaySpec(s string) (relaySpec, error) {
@@ -111,6 +139,10 @@ func parseRelaySpec(s string) (relaySpec, error) {
 		return sp, usagef("bad address %q: want TYPE:ARGS (tcp:HOST:PORT, tcp-listen:PORT, udp:..., unix:PATH, stdio, exec:CMD)", s)
 	}
 	typ = strings.ToLower(typ)
+	switch typ {
+	case "ws", "wss", "ws-listen", "wss-listen": // URLs may hold commas: no options
+		return sp, parseWSRelaySpec(&sp, typ, rest)
+	}
 	if typ != "exec" {
 		// Options after the last comma-separated fields: fork, reuseaddr.
 		fields := strings.Split(rest, ",")
@@ -206,10 +238,14 @@ type listener struct {
 	s    *socket.Socket
 	spec relaySpec
 	path string
+	ws   *wsListener // ws-listen: its HTTP server
 }
 
-func openRelayListener(sp relaySpec) (*listener, error) {
+func openRelayListener(e *env, sp relaySpec) (*listener, error) {
 	ls := listenSpec{network: sp.kind, addr: sp.addr}
+	if sp.kind == "ws" {
+		ls.network = "tcp"
+	}
 	if sp.kind != "unix" {
 		switch sp.family {
 		case socket.AF_INET:
@@ -225,13 +261,23 @@ func openRelayListener(sp relaySpec) (*listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &listener{s: s, spec: sp, path: ls.path()}, nil
+	l := &listener{s: s, spec: sp, path: ls.path()}
+	if sp.kind == "ws" {
+		if err := openWSListener(e.ctx, sp, l, e.stderr); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	return l, nil
 }
 
 // accept takes the next client: a connection, or for UDP the sender of the
 // next datagram (the socket is then connected to it, and the datagram is
 // kept for the relay).
 func (l *listener) accept() (*endpoint, error) {
+	if l.ws != nil {
+		return l.ws.accept()
+	}
 	if l.spec.kind == "udp" {
 		buf := make([]byte, 64<<10)
 		n, from, err := l.s.Recvfrom(buf, socket.MSG_PEEK)
@@ -254,6 +300,9 @@ func (l *listener) accept() (*endpoint, error) {
 }
 
 func (l *listener) Close() {
+	if l.ws != nil {
+		l.ws.close()
+	}
 	l.s.Close()
 	if l.path != "" {
 		os.Remove(l.path)
@@ -307,6 +356,9 @@ func openRelayEndpoint(e *env, sp relaySpec) (*endpoint, error) {
 		}
 		return socketEndpoint(s), nil
 	}
+	if sp.kind == "ws" {
+		return dialRelayWS(e, sp)
+	}
 	if sp.proxy != "" {
 		s, err := dialRelayProxy(e.ctx, sp)
 		if err != nil {
@@ -347,7 +399,7 @@ func runRelay(e *env, a, b relaySpec, idle time.Duration, verbose int) error {
 		defer ea.close()
 		return quietIdle(relayWithB(e, ea, b, idle, logf))
 	}
-	l, err := openRelayListener(a)
+	l, err := openRelayListener(e, a)
 	if err != nil {
 		return err
 	}
@@ -394,7 +446,7 @@ func relayWithB(e *env, ea *endpoint, b relaySpec, idle time.Duration, logf func
 	var eb *endpoint
 	var err error
 	if b.listen {
-		l, lerr := openRelayListener(b)
+		l, lerr := openRelayListener(e, b)
 		if lerr != nil {
 			return lerr
 		}
