@@ -55,25 +55,40 @@ type tlsConn struct {
 
 	src []byte // ciphertext lent by the loop for this call
 	q   []byte // ciphertext kept between calls (only what the handshake left unread)
-	eof bool   // the peer's stream has ended: Read returns io.EOF when src and q are empty
 
+	hs *tlsHandshake // during the handshake (and until the close of one that failed)
+
+	eof       bool  // the peer's stream has ended: Read returns io.EOF when src and q are empty
+	open      bool  // the handshake succeeded and OnOpen has run
+	failed    bool  // a TLS error: no close_notify, and cause for OnClose
+	notified  bool  // close_notify has been queued
+	closeNote bool  // the peer's close_notify (or its clean EOF) has been seen
+	cause     error // what closes the connection, if it is closing for an error
+}
+
+// tlsHandshake is what a TLS connection holds during its handshake only.
+type tlsHandshake struct {
 	// The handshake runs as a coroutine on the loop (iter.Pull): next
 	// resumes it with the input that has come, and it yields back when
 	// it needs more. Nil once the handshake has ended.
 	next  func() (struct{}, bool)
 	stop  func()
 	yield func(struct{}) bool
-	hsErr error // the handshake's error, or the panic of a callback it ran
+	err   error // the handshake's error, or the panic of a callback it ran
 
 	// The loop's list of handshakes in progress, in deadline order.
 	prev, nextHS *tlsConn
-	deadline     int64 // UnixNano
+	deadline     int64 // on the monotonic clock, from monoBase
 
-	open      bool  // the handshake succeeded and OnOpen has run
-	failed    bool  // a TLS error: no close_notify, and cause for OnClose
-	notified  bool  // close_notify has been queued
-	closeNote bool  // the peer's close_notify (or its clean EOF) has been seen
-	cause     error // what closes the connection, if it is closing for an error
+	// Until the server's first write, the client's handshake records (its
+	// ClientHello) are passed on cut into records of helloFragment bytes
+	// (see reframe).
+	reframed  bool    // done: everything passes unchanged
+	wrote     bool    // the server has written: its first flight
+	hdr       [5]byte // the header of the client's record being read, or a fragment's to pass on
+	nh        int     // bytes of hdr read
+	pend      int     // bytes of hdr still to pass on, from hdr[5-pend:]
+	rem, frag int     // payload bytes left in the client's record, and in the fragment being passed
 }
 
 // wouldBlock is the transport's error when the loop has no more
@@ -100,6 +115,11 @@ var errHandshakeStopped = errors.New("eventloop: connection closed during the TL
 // reports wouldBlock after it.
 func (t *tlsConn) Read(p []byte) (int, error) {
 	for {
+		if h := t.hs; h != nil && (!h.reframed || h.pend > 0) && len(p) > 0 {
+			if n := t.reframe(p); n > 0 {
+				return n, nil
+			}
+		}
 		if len(t.q) > 0 {
 			n := copy(p, t.q)
 			t.q = t.q[n:]
@@ -116,19 +136,106 @@ func (t *tlsConn) Read(p []byte) (int, error) {
 		if t.eof {
 			return 0, io.EOF
 		}
-		if t.yield == nil {
+		if t.hs == nil || t.hs.yield == nil {
 			return 0, errWouldBlock
 		}
-		if !t.yield(struct{}{}) {
+		if !t.hs.yield(struct{}{}) {
 			return 0, errHandshakeStopped
 		}
 	}
+}
+
+// next returns up to n bytes of input (from q, then src) and consumes
+// them.
+func (t *tlsConn) take(n int) []byte {
+	b := &t.src
+	if len(t.q) > 0 {
+		b = &t.q
+	}
+	n = min(n, len(*b))
+	out := (*b)[:n]
+	*b = (*b)[n:]
+	return out
+}
+
+// helloFragment is the size of the records a client's first handshake
+// records are cut into on their way to crypto/tls.
+const helloFragment = 128
+
+// reframe passes the client's first handshake records (its ClientHello)
+// to crypto/tls cut into records of at most helloFragment bytes, which
+// TLS allows (a handshake message may span records; the handshake's
+// transcript is of messages, not records). The reason is memory:
+// crypto/tls reads each record whole into a buffer that it keeps for the
+// life of the connection, at the size of the largest record it has read;
+// a ClientHello with a post-quantum key share is about 1.8 KiB, and so
+// would be the buffer of every idle connection. Once the server has
+// written (its first flight), or at anything that is not a plausible
+// handshake record, bytes pass unchanged (crypto/tls then judges them).
+// It returns how many bytes it put in p.
+func (t *tlsConn) reframe(p []byte) int {
+	h := t.hs
+	n := 0
+	for n < len(p) {
+		switch {
+		case h.reframed && h.pend == 0:
+			return n
+		case h.pend > 0: // a header to pass on
+			k := copy(p[n:], h.hdr[5-h.pend:])
+			h.pend -= k
+			n += k
+		case h.frag > 0: // a fragment's payload
+			b := t.take(min(h.frag, len(p)-n))
+			if len(b) == 0 {
+				return n
+			}
+			n += copy(p[n:], b)
+			h.frag -= len(b)
+			h.rem -= len(b)
+			if h.frag == 0 {
+				// One record a Read: crypto/tls then reads each into
+				// the buffer of its first read (576 bytes) instead of
+				// growing it for what follows.
+				return n
+			}
+		case h.rem > 0: // the next fragment of the record
+			h.frag = min(h.rem, helloFragment)
+			h.hdr[3], h.hdr[4] = byte(h.frag>>8), byte(h.frag)
+			h.pend = 5
+		case h.wrote: // at a record boundary, after the server's first write
+			h.reframed = true
+			if h.nh > 0 { // the start of a header already read: pass it on first
+				copy(h.hdr[5-h.nh:], h.hdr[:h.nh])
+				h.pend, h.nh = h.nh, 0
+				continue
+			}
+			return n
+		case h.nh < 5: // a record's header
+			b := t.take(5 - h.nh)
+			if len(b) == 0 {
+				return n
+			}
+			h.nh += copy(h.hdr[h.nh:], b)
+		default: // a whole header
+			h.nh = 0
+			if size := int(h.hdr[3])<<8 | int(h.hdr[4]); h.hdr[0] == 22 && size > 0 && size <= 16<<10 {
+				h.rem = size
+				continue
+			}
+			h.reframed = true // not a handshake record: crypto/tls says what it is
+			h.pend = 5
+		}
+	}
+	return n
 }
 
 // Write queues ciphertext on the connection's output, where the
 // watermarks count it.
 func (t *tlsConn) Write(p []byte) (int, error) {
 	c := t.c
+	if t.hs != nil {
+		t.hs.wrote = true
+	}
 	if c.flags&fClosed != 0 {
 		return 0, net.ErrClosed
 	}

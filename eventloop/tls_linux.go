@@ -70,49 +70,50 @@ func (l *loop) keepThread() bool { return l.tls != nil && l.tls.coros > 0 }
 // handshake starts with its first input. OnOpen waits for the handshake.
 func (l *loop) startTLS(c *Conn) {
 	lt := l.tls
-	t := &tlsConn{c: c}
+	t := &tlsConn{c: c, hs: &tlsHandshake{}}
 	t.tc = tls.Server(t, lt.cfg)
 	c.tls = t
-	t.deadline = int64(time.Since(monoBase) + lt.timeout)
-	t.prev = lt.tail
+	t.hs.deadline = int64(time.Since(monoBase) + lt.timeout)
+	t.hs.prev = lt.tail
 	if lt.tail != nil {
-		lt.tail.nextHS = t
+		lt.tail.hs.nextHS = t
 	} else {
 		lt.head = t
 	}
 	lt.tail = t
 	// The coroutine is created here, on the loop's locked thread, which
 	// it is bound to (see keepThread); it starts with the first next.
-	t.next, t.stop = iter.Pull(func(yield func(struct{}) bool) {
-		t.yield = yield
-		t.hsErr = t.tc.Handshake() // the plain Handshake: a context would start a goroutine to watch it
-		t.yield = nil
+	hs := t.hs
+	hs.next, hs.stop = iter.Pull(func(yield func(struct{}) bool) {
+		hs.yield = yield
+		hs.err = t.tc.Handshake() // the plain Handshake: a context would start a goroutine to watch it
+		hs.yield = nil
 	})
 	lt.coros++
 }
 
 // unlist takes t off the list of handshakes in progress.
 func (lt *loopTLS) unlist(t *tlsConn) {
-	if t.prev == nil && lt.head != t {
+	if t.hs == nil || t.hs.prev == nil && lt.head != t {
 		return // not listed
 	}
-	if t.prev != nil {
-		t.prev.nextHS = t.nextHS
+	if t.hs.prev != nil {
+		t.hs.prev.hs.nextHS = t.hs.nextHS
 	} else {
-		lt.head = t.nextHS
+		lt.head = t.hs.nextHS
 	}
-	if t.nextHS != nil {
-		t.nextHS.prev = t.prev
+	if t.hs.nextHS != nil {
+		t.hs.nextHS.hs.prev = t.hs.prev
 	} else {
-		lt.tail = t.prev
+		lt.tail = t.hs.prev
 	}
-	t.prev, t.nextHS = nil, nil
+	t.hs.prev, t.hs.nextHS = nil, nil
 }
 
 // endCoroutine forgets t's handshake coroutine, which has returned.
 func (l *loop) endCoroutine(t *tlsConn) {
-	if t.next != nil {
-		t.next, t.stop = nil, nil
+	if t.hs != nil && t.hs.next != nil {
+		t.hs.next, t.hs.stop = nil, nil
 		l.tls.coros--
 	}
 }
@@ -124,11 +125,11 @@ func (l *loop) resume(t *tlsConn) {
 	defer func() {
 		if p := recover(); p != nil {
 			l.e.logger().Error("eventloop: a TLS callback panicked during the handshake; closing the connection", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-			t.hsErr = fmt.Errorf("eventloop: TLS handshake: a callback panicked: %v", p)
+			t.hs.err = fmt.Errorf("eventloop: TLS handshake: a callback panicked: %v", p)
 			l.endCoroutine(t)
 		}
 	}()
-	if _, more := t.next(); !more {
+	if _, more := t.hs.next(); !more {
 		l.endCoroutine(t)
 	}
 }
@@ -163,7 +164,7 @@ func (l *loop) inputTLS(c *Conn, data []byte) {
 		if c.flags&fClosing == 0 && !t.closeNote {
 			l.decryptTLS(c, data)
 		}
-	case t.next != nil:
+	case t.hs != nil && t.hs.next != nil:
 		l.handshake(c, data)
 	}
 	// Otherwise the handshake failed and its alert is on the way out:
@@ -187,19 +188,20 @@ func (l *loop) handshake(c *Conn, data []byte) {
 		t.q = append(t.q, t.src...)
 	}
 	t.src = nil
-	if t.next != nil || c.flags&fClosed != 0 {
+	if t.hs.next != nil || c.flags&fClosed != 0 {
 		return // waiting for more
 	}
 	lt := l.tls
 	lt.unlist(t)
-	if t.hsErr != nil {
+	if t.hs.err != nil {
 		t.failed = true
 		t.q = nil
-		t.cause = fmt.Errorf("eventloop: TLS handshake: %w", t.hsErr)
+		t.cause = fmt.Errorf("eventloop: TLS handshake: %w", t.hs.err)
 		l.closeAfterFlush(c) // with the alert crypto/tls wrote, if any
 		return
 	}
 	t.open = true
+	t.hs = nil // the handshake's state goes
 	l.e.stats.handshakes.Add(1)
 	l.dispatch(c, func() Action { return l.e.Handler.OnOpen(c) })
 	if c.flags&fClosed == 0 {
@@ -318,14 +320,14 @@ func (l *loop) closedTLS(c *Conn, cause error) (error, bool) {
 	t := c.tls
 	lt := l.tls
 	lt.unlist(t)
-	if t.next != nil {
+	if t.hs != nil && t.hs.next != nil {
 		func() {
 			defer func() {
 				if p := recover(); p != nil {
 					l.e.logger().Error("eventloop: a TLS callback panicked during the handshake", "panic", fmt.Sprint(p))
 				}
 			}()
-			t.stop() // the handshake's Read returns errHandshakeStopped, and the coroutine ends
+			t.hs.stop() // the handshake's Read returns errHandshakeStopped, and the coroutine ends
 		}()
 		l.endCoroutine(t)
 	}
@@ -339,8 +341,8 @@ func (l *loop) closedTLS(c *Conn, cause error) (error, bool) {
 		return cause, true
 	}
 	l.e.stats.hsErrors.Add(1)
-	if cause == nil {
-		cause = t.hsErr
+	if cause == nil && t.hs != nil {
+		cause = t.hs.err
 	}
 	if cause == nil {
 		cause = errHandshakeStopped
@@ -363,7 +365,7 @@ func (l *loop) closedTLS(c *Conn, cause error) (error, bool) {
 func (l *loop) expireHandshakes() {
 	lt := l.tls
 	now := int64(time.Since(monoBase))
-	for lt.head != nil && lt.head.deadline <= now {
+	for lt.head != nil && lt.head.hs.deadline <= now {
 		l.closeNow(lt.head.c, ErrHandshakeTimeout)
 	}
 }
@@ -374,5 +376,5 @@ func (l *loop) nextHandshakeDeadline() time.Time {
 	if l.tls == nil || l.tls.head == nil {
 		return time.Time{}
 	}
-	return monoBase.Add(time.Duration(l.tls.head.deadline))
+	return monoBase.Add(time.Duration(l.tls.head.hs.deadline))
 }

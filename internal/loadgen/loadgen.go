@@ -32,6 +32,10 @@ type Config struct {
 	// TLS, when set, makes every connection a TLS client with this config
 	// (the handshake at dial time; the echo is of plaintext).
 	TLS *tls.Config
+	// Mark, if set, is called as the measured time starts ("start") and
+	// ends ("end"), so that a caller can sample the server's CPU time
+	// over exactly that window.
+	Mark func(event string)
 }
 
 // Result is what a run measured.

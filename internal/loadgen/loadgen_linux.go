@@ -30,7 +30,7 @@ func Run(cfg Config) (Result, error) {
 	if err != nil {
 		return Result{Addr: cfg.Addr, Conns: cfg.Conns, Size: cfg.Size, Depth: cfg.Depth}, err
 	}
-	res, err := run(conns, cfg.Size, cfg.Depth, cfg.Warmup, cfg.Duration, cfg.Count)
+	res, err := run(conns, cfg.Size, cfg.Depth, cfg.Warmup, cfg.Duration, cfg.Count, cfg.Mark)
 	res.Addr, res.Conns, res.Size, res.Depth = cfg.Addr, cfg.Conns, cfg.Size, cfg.Depth
 	return res, err
 }
@@ -175,8 +175,11 @@ func verify(id int, off int64, b []byte) bool {
 	return true
 }
 
-func run(conns []*conn, size, depth int, warm, dur time.Duration, count int64) (Result, error) {
+func run(conns []*conn, size, depth int, warm, dur time.Duration, count int64, mark func(string)) (Result, error) {
 	var res Result
+	if mark == nil {
+		mark = func(string) {}
+	}
 	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return res, err
@@ -267,6 +270,7 @@ func run(conns []*conn, size, depth int, warm, dur time.Duration, count int64) (
 		if !stopping && (t.After(end) || (count > 0 && int64(total) >= count)) {
 			stopping = true
 			measuredEnd = t
+			mark("end")
 		}
 		if stopping && t.Sub(measuredEnd) > 5*time.Second {
 			return res, fmt.Errorf("%d messages still in flight 5s after the end", inflight)
@@ -331,6 +335,7 @@ func run(conns []*conn, size, depth int, warm, dur time.Duration, count int64) (
 				if !stopping && t.After(measureFrom) {
 					if measuredStart.IsZero() {
 						measuredStart = t
+						mark("start")
 					}
 					msgs++
 					h.Record(time.Duration(tn - sentAt))

@@ -20,6 +20,12 @@ type idleResult struct {
 // 127.0.0.1-.N source addresses), waits until the server holds them all
 // and has settled, and measures its RSS growth.
 func idleMemory(bin string, s server, n int) (idleResult, error) {
+	return idleMemoryArgs(bin, s, n)
+}
+
+// idleMemoryArgs is idleMemory with more echoload arguments (-tls: the
+// connections make their handshake first).
+func idleMemoryArgs(bin string, s server, n int, extra ...string) (idleResult, error) {
 	p, err := launch(bin, s)
 	if err != nil {
 		return idleResult{}, err
@@ -31,13 +37,14 @@ func idleMemory(bin string, s server, n int) (idleResult, error) {
 		return idleResult{}, err
 	}
 	baseFds := p.fds()
-	hold := exec.Command("taskset", "-c", "1", filepath.Join(bin, "echoload"), "-addr", p.addr,
-		"-c", strconv.Itoa(n), "-src-ips", "8", "-hold", "60s")
+	args := append([]string{"-c", "1", filepath.Join(bin, "echoload"), "-addr", p.addr,
+		"-c", strconv.Itoa(n), "-src-ips", "8", "-hold", "120s"}, extra...)
+	hold := exec.Command("taskset", args...)
 	if err := hold.Start(); err != nil {
 		return idleResult{}, err
 	}
 	defer func() { hold.Process.Kill(); hold.Wait() }()
-	deadline := time.Now().Add(50 * time.Second)
+	deadline := time.Now().Add(100 * time.Second)
 	for p.fds() < baseFds+n {
 		if time.Now().After(deadline) {
 			return idleResult{}, fmt.Errorf("%s holds %d of %d connections", s.name, p.fds()-baseFds, n)

@@ -78,8 +78,10 @@ func main() {
 		allMain(args)
 	case "report":
 		reportMain(args)
+	case "tls":
+		tlsMain(args)
 	default:
-		fmt.Fprintf(os.Stderr, "benchrun: unknown command %q (echo, all, report)\n", sub)
+		fmt.Fprintf(os.Stderr, "benchrun: unknown command %q (echo, all, report, tls)\n", sub)
 		os.Exit(2)
 	}
 }

@@ -32,8 +32,12 @@ func main() {
 	useTLS := flag.Bool("tls", false, "speak TLS (the server's certificate is not verified; no session resumption: every connection makes a full handshake)")
 	handshakes := flag.Bool("handshakes", false, "with -tls: measure handshakes a second: -c goroutines connect, handshake and close, over and over, for -d")
 	asJSON := flag.Bool("json", false, "print the result as JSON")
+	marks := flag.Bool("marks", false, "print MARK start and MARK end on stderr as the measured time starts and ends")
 	flag.Parse()
 	runtime.GOMAXPROCS(1)
+	if *marks {
+		cfg.Mark = func(ev string) { fmt.Fprintln(os.Stderr, "MARK", ev) }
+	}
 	if *useTLS {
 		cfg.TLS = &tls.Config{InsecureSkipVerify: true}
 	}
