@@ -23,21 +23,48 @@ func newBench(e *env) *cobra.Command {
 	dur.d, warm.d = cfg.Duration, cfg.Warmup
 	var asJSON bool
 	var png string
+	var so streamOpts
 	cmd := &cobra.Command{
-		Use:   "bench HOST PORT | bench ADDR",
-		Short: "Drive an echo server with load and verify every echoed byte",
+		Use:   "bench HOST PORT | bench ADDR | bench --stream HOST PORT | bench --server",
+		Short: "Drive an echo server with load and verify every echoed byte; or measure throughput as iperf3",
 		Long: `bench opens -c connections to an echo server, keeps -P messages of -s
 bytes in flight on each for -d, and checks every byte that comes back
 against what was sent, so that a server that loses, duplicates, reorders or
 corrupts data fails the run. It prints messages and megabytes per second and
 latency percentiles; --json prints them as JSON, --png draws the latency
-histogram. The load runs on one OS thread with its own epoll loop.`,
+histogram. The load runs on one OS thread with its own epoll loop.
+
+--stream measures a link in the manner of iperf3, against sock bench
+--server --addr ADDR on the other end: TCP throughput for -t seconds over -P
+streams, from this client (the default), from the server (-R) or both ways
+at once (--bidir); with -u, UDP datagrams of -l bytes at -b bits a second,
+with the losses and the jitter (RFC 3550, as iperf3 computes it) that the
+receiver saw. It prints a line every -i and a summary of the sender and the
+receiver; --json prints iperf3's layout, with the received throughput in
+end.sum_received.bits_per_second. The server serves one test at a time.`,
 		Example: `  sock serve echo &
   sock bench 127.0.0.1 6254 -c 64 -d 10s
   sock bench 127.0.0.1 6254 -c 64 -P 16 -s 4096 --json
-  sock bench /tmp/echo.sock --png latency.png`,
-		Args: rangeArgs(1, 2),
+  sock bench /tmp/echo.sock --png latency.png
+  sock bench --server --addr 127.0.0.1:5201 &
+  sock bench --stream 127.0.0.1 5201 -t 10 -P 4   # TCP, 4 streams
+  sock bench --stream 127.0.0.1 5201 -R --json    # the server sends
+  sock bench --stream 127.0.0.1 5201 -u -b 100M -l 1400   # UDP: loss and jitter`,
+		Args: rangeArgs(0, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkStreamFlags(cmd, &so); err != nil {
+				return err
+			}
+			switch {
+			case so.server && len(args) > 0:
+				return usagef("--server takes no HOST PORT: --addr says where to serve")
+			case so.server:
+				return runStreamServer(e, &so)
+			case so.stream:
+				return runStreamClient(e, &so, cfg.Depth, asJSON, args)
+			case len(args) == 0:
+				return usagef("give HOST PORT of an echo server (or --stream HOST PORT, or --server)")
+			}
 			o := &netOpts{maxConns: 1}
 			target, err := connectTarget(o, args)
 			if err != nil {
@@ -84,11 +111,12 @@ histogram. The load runs on one OS thread with its own epoll loop.`,
 	f := cmd.Flags()
 	f.IntVarP(&cfg.Conns, "conns", "c", cfg.Conns, "connections")
 	f.IntVarP(&cfg.Size, "size", "s", cfg.Size, "message size in bytes")
-	f.IntVarP(&cfg.Depth, "parallel", "P", cfg.Depth, "messages in flight per connection")
+	f.IntVarP(&cfg.Depth, "parallel", "P", cfg.Depth, "messages in flight per connection; with --stream, parallel streams")
 	f.VarP(&dur, "duration", "d", "measured time (10, 10s)")
 	f.Var(&warm, "warmup", "unmeasured time first")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	f.StringVar(&png, "png", "", "draw the latency histogram into this PNG file")
+	addStreamFlags(f, &so)
 	return cmd
 }
 
