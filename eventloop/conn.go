@@ -195,8 +195,8 @@ func (c *Conn) write(p []byte) {
 		c.out[len(c.out)-1] = last[:len(last)+k]
 		p = p[k:]
 	}
-	if c.outLen > l.e.lowWatermark() {
-		c.flags |= fAboveLow // a producer: owed OnWritable when it drains
+	if c.outLen >= l.e.lowWatermark() {
+		c.flags |= fAboveLow // a producer (at the watermark too): owed OnWritable when it drains
 	}
 	if c.flags&fDirty == 0 {
 		c.flags |= fDirty

@@ -33,8 +33,8 @@ type Handler interface {
 }
 
 // Writabler is a Handler that wants to know when a connection's output,
-// having been above LowWatermark, has drained to it: the moment to produce
-// more for a client that takes its time.
+// having been at or above LowWatermark, has drained to it: the moment to
+// produce more for a client that takes its time.
 type Writabler interface {
 	OnWritable(c *Conn) Action
 }

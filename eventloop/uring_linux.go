@@ -6,6 +6,7 @@ import (
 	"os"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -97,12 +98,13 @@ type uring struct {
 	br          *bufRing // the provided receive buffers
 	wakefd      int      // the eventfd other goroutines write
 	wakePending atomic.Bool
-	scratch     []byte // out of the heap: the 8 bytes the eventfd is read into
+	scratch     []byte // out of the heap: the 8 bytes the eventfd is read into, then the round's msghdrs
+	msgs        int    // msghdrs of scratch used this round
 	st          []uint16
-	offers      []*Conn          // connections whose input kept while paused is to be offered at the end of the round
-	sendq       []*Conn          // connections whose send is prepared at the end of the round
-	held        map[int32][]byte // chunks that sends of closed connections still read
-	inflight    int              // requests whose last completion has not come
+	offers      []*Conn            // connections whose input kept while paused is to be offered at the end of the round
+	sendq       []*Conn            // connections whose send is prepared at the end of the round
+	held        map[int32][][]byte // chunks that sends of closed connections still read
+	inflight    int                // requests whose last completion has not come
 	closing     bool
 	published   uint16 // br.tail at the last publish
 }
@@ -136,7 +138,7 @@ func (u *uring) start() error {
 		r.close()
 		return err
 	}
-	scratch, err := unix.Mmap(-1, 0, os.Getpagesize(), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	scratch, err := unix.Mmap(-1, 0, scratchSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
 	if err != nil {
 		r.close()
 		br.unmap()
@@ -299,11 +301,51 @@ func (u *uring) prepareSends() {
 		if c.outLen == 0 {
 			continue
 		}
-		prepSend(u.sqe(), fd, c.out[0][c.outOff:], userData(opSend, fd, c.generation()))
+		ud := userData(opSend, fd, c.generation())
+		if len(c.out) > 1 && u.msgs < scratchMsgs {
+			prepSendmsg(u.sqe(), fd, u.msghdr(c), ud)
+		} else {
+			prepSend(u.sqe(), fd, c.out[0][c.outOff:], ud)
+		}
 		u.st[fd] |= stSend
 		u.inflight++
 	}
 	u.sendq = u.sendq[:0]
+}
+
+// The scratch mapping: the eventfd's 8 bytes, then scratchMsgs slots of a
+// msghdr and its iovec of up to sendIovs chunks, for the round's sends of
+// more than one chunk. The kernel copies a msghdr and its iovec when it
+// takes the request (IORING_FEAT_SUBMIT_STABLE), so the slots are reused
+// every round; the chunks themselves stay until the send's completion.
+const (
+	sendIovs    = 16 // 256 KiB a send
+	msgSlotSize = 64 + sendIovs*16
+	scratchMsgs = 63
+	scratchSize = 64 + scratchMsgs*msgSlotSize
+)
+
+// msghdr fills the round's next msghdr slot with c's first chunks.
+func (u *uring) msghdr(c *Conn) *unix.Msghdr {
+	slot := u.scratch[64+u.msgs*msgSlotSize:][:msgSlotSize]
+	u.msgs++
+	iov := unsafe.Slice((*unix.Iovec)(unsafe.Pointer(&slot[64])), sendIovs)
+	n := 0
+	for i, b := range c.out {
+		if n == sendIovs {
+			break
+		}
+		if i == 0 {
+			b = b[c.outOff:]
+		}
+		iov[n] = unix.Iovec{Base: unsafe.SliceData(b)}
+		iov[n].SetLen(len(b))
+		n++
+	}
+	m := (*unix.Msghdr)(unsafe.Pointer(&slot[0]))
+	*m = unix.Msghdr{Iov: &iov[0]}
+	m.SetIovlen(n)
+	return m
 }
 
 // shutdownWrite is CloseWrite's shutdown(2) SHUT_WR, made once the
@@ -325,11 +367,13 @@ func (u *uring) closeConn(c *Conn) {
 	s := u.st[fd]&^(stWant|stSendQ|stShutWr) | stClosed
 	u.st[fd] = s
 	if s&stSend != 0 {
+		// The send in flight reads the first chunks (as many as its
+		// iovec has): keep them all until its completion.
 		if u.held == nil {
-			u.held = make(map[int32][]byte)
+			u.held = make(map[int32][][]byte)
 		}
-		u.held[fd] = c.out[0]
-		c.out[0] = nil
+		u.held[fd] = c.out
+		c.out = nil
 	}
 	if s&(stArmed|stSend) != 0 && u.r != nil && !u.closing {
 		u.cancel(0, fd)
@@ -378,7 +422,9 @@ func (u *uring) poll(l *loop, ms int) error {
 		u.published = u.br.tail
 	}
 	wait := ms != 0 && u.r.ready() == 0
-	if err := u.r.enter(wait, ms); err != nil {
+	err := u.r.enter(wait, ms)
+	u.msgs = 0 // the kernel has taken the msghdrs
+	if err != nil {
 		if err != errDroppedCQEs {
 			return err
 		}
@@ -529,9 +575,11 @@ func (u *uring) sent(fd int32, gen uint32, cqe *uringCQE) {
 	u.st[fd] &^= stSend
 	c := u.conn(fd, gen)
 	if c == nil {
-		if b, ok := u.held[fd]; ok {
+		if bs, ok := u.held[fd]; ok {
 			delete(u.held, fd)
-			l.putChunk(b)
+			for _, b := range bs {
+				l.putChunk(b)
+			}
 		}
 		u.release(fd)
 		return

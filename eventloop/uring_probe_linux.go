@@ -58,7 +58,7 @@ func probeIOUring() error {
 	for _, op := range []struct {
 		op   uint8
 		name string
-	}{{iorOpAccept, "IORING_OP_ACCEPT"}, {iorOpRecv, "IORING_OP_RECV"}, {iorOpSend, "IORING_OP_SEND"}, {iorOpRead, "IORING_OP_READ"}, {iorOpAsyncCancel, "IORING_OP_ASYNC_CANCEL"}} {
+	}{{iorOpAccept, "IORING_OP_ACCEPT"}, {iorOpRecv, "IORING_OP_RECV"}, {iorOpSend, "IORING_OP_SEND"}, {iorOpSendmsg, "IORING_OP_SENDMSG"}, {iorOpRead, "IORING_OP_READ"}, {iorOpAsyncCancel, "IORING_OP_ASYNC_CANCEL"}} {
 		if !ops[op.op] {
 			return no("Linux %s lacks %s", kernel, op.name)
 		}
@@ -173,6 +173,19 @@ func prepSend(e *uringSQE, fd int32, b []byte, ud uint64) {
 	e.fd = fd
 	e.addr = uint64(uintptr(unsafe.Pointer(unsafe.SliceData(b))))
 	e.len = uint32(len(b))
+	e.opFlags = unix.MSG_NOSIGNAL | unix.MSG_WAITALL
+	e.userData = ud
+}
+
+// prepSendmsg: sendmsg(2) of m's iovec, all of it (MSG_WAITALL), without
+// SIGPIPE. The msghdr and the iovec need to stay only until the enter
+// that submits the request returns; the buffers they point to, until the
+// completion.
+func prepSendmsg(e *uringSQE, fd int32, m *unix.Msghdr, ud uint64) {
+	e.opcode = iorOpSendmsg
+	e.fd = fd
+	e.addr = uint64(uintptr(unsafe.Pointer(m)))
+	e.len = 1
 	e.opFlags = unix.MSG_NOSIGNAL | unix.MSG_WAITALL
 	e.userData = ud
 }

@@ -141,6 +141,7 @@ const (
 
 	// opcodes
 	iorOpRead        = 22
+	iorOpSendmsg     = 9
 	iorOpAccept      = 13
 	iorOpAsyncCancel = 14
 	iorOpSend        = 26
