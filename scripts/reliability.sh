@@ -29,7 +29,7 @@ sed -n 's/^FIGURE \(soak_[a-z]*_[a-z]*_100conns\)/FIGURE race_\1/p' "$log.race" 
 rm -f "$log.race"
 
 echo "== fault tests in socket and socketserver (EMFILE, injected errors, shutdown, limits)"
-go test -count=1 -v -run 'TestEMFILE$|TestInjectedErrorsRetried|TestShutdownUnderLoad|TestMaxConnections|TestSlowReaderBounded|TestNetConnConformance' \
+go test -count=1 -v -run 'TestEMFILE$|TestInjectedErrorsRetried|TestShutdownUnderLoad|TestMaxConnections|TestSlowReaderBounded|TestNetConnConformance|TestTLSFaults|TestTLSNonReaderBounded' \
 	./socket/ ./socketserver/ ./eventloop/ 2>&1 | tee -a "$log" | grep -E '^(--- |ok|FAIL)' || true
 if grep -q '^FAIL' "$log"; then echo "fault tests failed" >&2; exit 1; fi
 
