@@ -78,6 +78,7 @@ func TestTLSFaults(t *testing.T) {
 		handshake bool
 		want      func(err error) bool
 		wantText  string
+		tune      func(e *eventloop.Engine)
 	}{
 		{
 			name: "silent client: closed at the handshake timeout",
@@ -177,12 +178,36 @@ func TestTLSFaults(t *testing.T) {
 			want:     func(err error) bool { return err != nil },
 			wantText: "bad record MAC",
 		},
+		{
+			name: "a client that sends and never reads: bounded, then closed idle",
+			peer: func(t *testing.T, addr string) {
+				r := dialRawTLS(t, addr)
+				defer r.raw.Close()
+				chunk := bytes.Repeat([]byte("x"), 64<<10)
+				r.tc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+				for { // the echo fills the server's output; it stops reading; this blocks
+					if _, err := r.tc.Write(chunk); err != nil {
+						break // closed by the server (idle), or the deadline
+					}
+				}
+				expectClosed(t, r.raw, 10*time.Second)
+			},
+			want:     func(err error) bool { return errors.Is(err, eventloop.ErrIdleTimeout) },
+			wantText: "idle",
+			tune: func(e *eventloop.Engine) {
+				e.IdleTimeout = 1500 * time.Millisecond
+				e.HighWatermark = 256 << 10
+			},
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sockettest.LeakCheck(t)
 			rec := newTLSRecorder()
 			_, e, stop := startTLS(t, &tlsEcho{rec: rec}, tlsServerConfig(t), func(e *eventloop.Engine) {
 				e.TLSHandshakeTimeout = 500 * time.Millisecond
+				if tc.tune != nil {
+					tc.tune(e)
+				}
 			})
 			addr := e.Addr().String()
 			healthy, err := tls.Dial("tcp", addr, tlsClientConfig(t))
@@ -202,9 +227,20 @@ func TestTLSFaults(t *testing.T) {
 			if got == nil || (tc.want != nil && !tc.want(got)) || !strings.Contains(got.Error(), tc.wantText) {
 				t.Errorf("error %v, want one saying %q", got, tc.wantText)
 			}
+			if e.IdleTimeout > 0 {
+				// The healthy connection was idle as long: open another.
+				healthy.Close()
+				rec.wait(t, 2, 0)
+				if healthy, err = tls.Dial("tcp", addr, tlsClientConfig(t)); err != nil {
+					t.Fatal(err)
+				}
+				if st := e.Stats(); st.BytesIn > 8<<20 {
+					t.Errorf("the server read %d bytes from a client that read nothing: not bounded", st.BytesIn)
+				}
+			}
 			echoCheck(t, healthy, []byte("after: still served"))
 			healthy.Close()
-			rec.wait(t, 1+btoi(!tc.handshake), 0)
+			rec.wait(t, 1+btoi(!tc.handshake)+btoi(e.IdleTimeout > 0), 0)
 			stop()
 		})
 	}
