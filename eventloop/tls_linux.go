@@ -39,7 +39,7 @@ const tlsMinRoom = 16 << 10
 var monoBase = time.Now()
 
 func newLoopTLS(e *Engine) *loopTLS {
-	in := max(e.readBufferSize(), uringBufSize)
+	in := max(e.readBufferSize(), uringBufSize, uringIncBufSize)
 	return &loopTLS{cfg: e.tlsCfg, timeout: e.handshakeTimeout(),
 		plain: make([]byte, in+2*tlsMaxRecord)}
 }
