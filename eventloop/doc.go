@@ -184,4 +184,22 @@
 // connections. During its handshake a connection also holds its
 // coroutine's goroutine and stack, released when the handshake ends,
 // fails or times out.
+//
+// # Sockets from elsewhere
+//
+// Serve takes any listening socket, not only one the engine opened: a
+// socket inherited from systemd's socket activation (descriptors from 3
+// on, named by LISTEN_FDS and LISTEN_FDNAMES) or from the process this one
+// replaces in a zero-downtime restart is wrapped with socket.NewFd and
+// served as it is. Serve refuses a stream socket that does not listen,
+// naming a connected one (systemd's Accept=yes passes a connection, not a
+// listener). To hand its sockets to a new process, a program passes
+// socket.File duplicates (exec.Cmd.ExtraFiles), calls StopAccept once the
+// new process serves, lets its connections finish (Stats().Active) and
+// calls Shutdown: connections waiting in the listen queue belong to the
+// socket, which the new process holds, so none is refused. The library
+// reads no environment itself and depends on nothing beyond x/sys, so the
+// activation protocol is left to the program (the sock command uses
+// github.com/coreos/go-systemd/v22/activation; ExampleEngine_Serve_inherited
+// shows the handover).
 package eventloop

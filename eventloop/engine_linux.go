@@ -104,6 +104,14 @@ func (e *Engine) loopCount() int {
 // ErrEngineClosed. With one stream listener every loop watches it; with
 // several (SO_REUSEPORT) each loop watches its own. Serve always closes
 // the listeners before it returns, as net/http's Serve does.
+//
+// The listeners need not be the engine's own: a socket inherited from
+// another process (socket.NewFd on a descriptor that systemd's socket
+// activation passed, or that the process this one replaces handed over;
+// see the package documentation's "Sockets from elsewhere") is served
+// the same way. Serve checks each: a stream socket must listen (a
+// connected one, as systemd's Accept=yes passes, is refused with an error
+// that says so), and all must be of one type.
 func (e *Engine) Serve(listeners ...*socket.Socket) error {
 	refuse := func(err error) error {
 		for _, ln := range listeners {
@@ -116,6 +124,9 @@ func (e *Engine) Serve(listeners ...*socket.Socket) error {
 	}
 	if len(listeners) == 0 {
 		return errors.New("eventloop: no listener")
+	}
+	if err := checkListeners(listeners); err != nil {
+		return refuse(err)
 	}
 	udp := listeners[0].Type() == socket.SOCK_DGRAM
 	if _, ok := e.Handler.(PacketHandler); udp && !ok {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"strings"
 	"testing"
 
 	"github.com/socketkit/socketkit/socket"
@@ -58,5 +59,22 @@ func TestAdopt(t *testing.T) {
 	srv := &ss.Server{Handler: echo}
 	if err := srv.Adopt(nil); err == nil {
 		t.Error("Adopt(nil) succeeded")
+	}
+}
+
+// TestAdoptConnected: a connected stream socket (what systemd's
+// Accept=yes passes) is refused by Adopt with an error that says so,
+// instead of failing later in listen(2) with EINVAL.
+func TestAdoptConnected(t *testing.T) {
+	a, b, err := socket.Socketpair(socket.AF_UNIX, socket.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	defer b.Close()
+	srv := &ss.Server{Handler: ss.HandlerFunc(func(ctx context.Context, r *ss.Request) error { return nil })}
+	err = srv.Adopt(a)
+	if err == nil || !strings.Contains(err.Error(), "connected stream socket") {
+		t.Fatalf("Adopt(connected) = %v; want an error naming a connected socket", err)
 	}
 }

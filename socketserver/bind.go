@@ -70,8 +70,10 @@ func (s *Server) network() string {
 // Adopt makes sock, already bound, the server's socket instead of Bind:
 // for a socket inherited from another process (a graceful restart, systemd
 // socket activation). A listening stream socket counts as activated; one
-// that is not listening is put into listen(2) by Activate. The server owns
-// sock from here: Close closes it. Network and Addr are not used.
+// that is not listening is put into listen(2) by Activate; a connected one
+// is refused. The server owns sock from here: Close closes it. Network and
+// Addr are not used. See "Sockets from elsewhere" in the package
+// documentation and ExampleServer_Adopt.
 func (s *Server) Adopt(sock *socket.Socket) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -89,6 +91,11 @@ func (s *Server) Adopt(sock *socket.Socket) error {
 		listening, err := sock.AcceptConn()
 		if err != nil {
 			return err
+		}
+		if !listening {
+			if _, err := sock.Getpeername(); err == nil {
+				return errors.New("socketserver: Adopt of a connected stream socket: a server adopts a listening (or bound) socket, not one connection (systemd's Accept=yes passes a connection)")
+			}
 		}
 		s.activated = listening
 	case socket.SOCK_DGRAM:

@@ -157,4 +157,26 @@
 //   - The Forking servers are Prefork servers: long-lived worker processes
 //     that re-execute the binary, not a fork per request (see Prefork). They
 //     pass the Forking tests.
+//
+// # Sockets from elsewhere
+//
+// A server can serve a socket it did not create: Adopt takes a socket
+// inherited from systemd's socket activation (descriptors from 3 on, as
+// LISTEN_FDS and LISTEN_FDNAMES say) or from the process this one
+// replaces, wrapped with socket.NewFd. It takes a listening stream socket
+// or a bound datagram socket, listens on a bound stream socket that does
+// not yet, and refuses a connected one (systemd's Accept=yes passes one
+// connection, which a program serves itself). A restart without refused
+// connections is then: the old process hands its socket down (socket.File
+// in exec.Cmd.ExtraFiles), the new one adopts it and serves, and the old
+// one calls Shutdown, which stops accepting at once and waits for its
+// requests; connections queued meanwhile belong to the socket, which the
+// new process holds. With Prefork the workers share the socket the
+// parent adopted. ExampleServer_Adopt shows the handover in one process.
+//
+// The package reads no environment variable for this and depends on
+// nothing beyond golang.org/x/sys: the activation protocol (checking
+// LISTEN_PID, naming the descriptors) is a few lines a program takes from
+// github.com/coreos/go-systemd/v22/activation, as the sock command does,
+// or writes itself.
 package socketserver

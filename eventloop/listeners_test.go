@@ -1,0 +1,87 @@
+//go:build linux
+
+package eventloop_test
+
+import (
+	"errors"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/socketkit/socketkit/eventloop"
+	"github.com/socketkit/socketkit/socket"
+)
+
+// TestServeRefusesWhatItCannotServe: Serve checks sockets it did not open
+// (inherited ones come with no promise): a connected stream socket, as
+// systemd's Accept=yes passes, a stream socket that does not listen, a
+// raw-ish type, mixed types and a closed socket each get one error that
+// names the problem, and Serve closes what it was given.
+func TestServeRefusesWhatItCannotServe(t *testing.T) {
+	newSock := func(typ socket.Type) *socket.Socket {
+		t.Helper()
+		s, err := socket.New(socket.AF_UNIX, typ, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	connected := func() *socket.Socket {
+		t.Helper()
+		a, b, err := socket.Socketpair(socket.AF_UNIX, socket.SOCK_STREAM, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		return a
+	}
+	listening := func() *socket.Socket {
+		t.Helper()
+		s, err := socket.CreateServer("127.0.0.1:0", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	udp := func() *socket.Socket {
+		t.Helper()
+		s, err := socket.Listen("udp4", "127.0.0.1:0", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	closed := func() *socket.Socket {
+		s := listening()
+		s.Close()
+		return s
+	}
+	for _, tc := range []struct {
+		name string
+		lns  func() []*socket.Socket
+		want string
+		is   error
+	}{
+		{"connected", func() []*socket.Socket { return []*socket.Socket{connected()} }, "is a connected stream socket", nil},
+		{"not listening", func() []*socket.Socket { return []*socket.Socket{newSock(socket.SOCK_STREAM)} }, "does not listen", nil},
+		{"mixed types", func() []*socket.Socket { return []*socket.Socket{listening(), udp()} }, "one engine serves one type", nil},
+		{"closed", func() []*socket.Socket { return []*socket.Socket{closed()} }, "listener 0", net.ErrClosed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lns := tc.lns()
+			e := &eventloop.Engine{Handler: echo{}, Loops: 1}
+			err := e.Serve(lns...)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Serve = %v; want an error saying %q", err, tc.want)
+			}
+			if tc.is != nil && !errors.Is(err, tc.is) {
+				t.Fatalf("Serve = %v; want errors.Is %v", err, tc.is)
+			}
+			for i, ln := range lns {
+				if ln.Fd() >= 0 {
+					t.Errorf("listener %d left open", i)
+				}
+			}
+		})
+	}
+}
