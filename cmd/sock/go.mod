@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/cloudflare/tableflip v1.2.3
 	github.com/coder/websocket v1.8.15
+	github.com/coreos/go-systemd/v22 v22.7.0
 	github.com/schollz/progressbar/v3 v3.19.1
 	github.com/socketkit/socketkit v0.0.0-00010101000000-000000000000
 	github.com/spf13/cobra v1.10.2

@@ -11,10 +11,8 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/signal"
 	"runtime"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -202,26 +200,18 @@ func loopHandler(name string) (eventloop.Handler, error) {
 	return nil, usagef("unknown service %q", name)
 }
 
-// serveLoop runs a service on the event-loop engine.
+// serveLoop runs a service on the event-loop engine: on --addr, on the
+// sockets systemd passed, or on those the sock it replaces handed down
+// (--graceful-restart), one engine per socket.
 func serveLoop(e *env, name string, o *serveOpts) error {
 	network, err := protoNetwork(o.proto)
 	if err != nil {
 		return err
 	}
-	udp := network == "udp" || network == "udp4" || network == "udp6"
-	switch {
-	case network == "unixgram" || network == "unixpacket":
-		return usagef("the loop engine serves tcp, udp and unix; not %s", o.proto)
-	case udp && name == "chat":
-		return usagef("chat on the loop engine serves tcp and unix; for udp use --engine goroutines")
+	if err := loopServes(name, network, o); err != nil {
+		return err
 	}
-	addr := o.addr
-	if addr == "" {
-		addr = "127.0.0.1:6254"
-		if network == "unix" {
-			addr = "@sock-" + name
-		}
-	}
+	addr := o.serveAddr(name, network)
 	// TLS is the engine's own: the handshake and the records on the
 	// loops, no goroutine per connection; the services are the same.
 	h, err := loopHandler(name)
@@ -231,9 +221,6 @@ func serveLoop(e *env, name string, o *serveOpts) error {
 	var tlsCfg *tls.Config
 	var tlsNote string
 	if o.tls || o.tlsCert != "" || o.tlsKey != "" {
-		if udp {
-			return usagef("--tls needs a stream protocol (tcp or unix), not %s", o.proto)
-		}
 		cfg, fp, err := serverTLSConfig(o.tlsCert, o.tlsKey)
 		if err != nil {
 			return err
@@ -241,9 +228,147 @@ func serveLoop(e *env, name string, o *serveOpts) error {
 		tlsCfg, tlsNote = cfg, "; TLS certificate "+fp
 		h = reportHandshakeErrors(h, e.stderr)
 	}
+	upg, err := o.newUpgrader(false, network)
+	if err != nil {
+		return err
+	}
+	if upg != nil {
+		defer upg.Stop()
+	}
+	socks, err := o.acquire(e, upg, network, addr)
+	if err != nil {
+		return err
+	}
+	for _, s := range socks {
+		if err := loopServes(name, socketNetwork(s.sock), o); err != nil {
+			closeInherited(socks)
+			return err
+		}
+	}
 	// The listeners first, then Serve: the address is known before the
-	// loops start. With SO_REUSEPORT (and for UDP, always) each loop gets a
-	// socket of its own.
+	// loops start. Bound here, with SO_REUSEPORT (and for UDP, always)
+	// each loop gets a socket of its own; an inherited socket is served
+	// by an engine of its own, with one loop for a datagram socket.
+	var groups [][]*socket.Socket
+	var from []string
+	if socks != nil {
+		for _, s := range socks {
+			groups = append(groups, []*socket.Socket{s.sock})
+			if s.fd >= 0 {
+				from = append(from, ", from systemd "+s.label())
+			} else {
+				from = append(from, "")
+			}
+		}
+	} else {
+		lns, err := o.loopListeners(network, addr)
+		if err != nil {
+			return err
+		}
+		groups, from = [][]*socket.Socket{lns}, []string{""}
+		if sa, err := lns[0].Getsockname(); err == nil {
+			if ua, ok := sa.(*socket.UnixAddr); ok && ua.Path != "" && ua.Path[0] != '@' {
+				defer os.Remove(ua.Path)
+			}
+		}
+	}
+	closeGroups := func() {
+		for _, g := range groups {
+			for _, l := range g {
+				l.Close()
+			}
+		}
+	}
+	var engines []*eventloop.Engine
+	var rs []runner
+	for i, lns := range groups {
+		udp := lns[0].Type() == socket.SOCK_DGRAM
+		loops := loopsOrDefault(o.loops)
+		if udp {
+			loops = len(lns)
+		}
+		eng := &eventloop.Engine{Handler: h, Loops: loops, IdleTimeout: o.idle.d, MaxConns: o.maxConns, Backend: engineBackends[o.engine],
+			TLSConfig: tlsCfg, TLSHandshakeTimeout: 10 * time.Second}
+		backend, why := eng.ResolvedBackend()
+		if udp {
+			backend, why = eventloop.BackendEpoll, "UDP is served by epoll under every backend"
+		}
+		if !udp && eng.Backend == eventloop.BackendIOUring && backend != eventloop.BackendIOUring {
+			closeGroups()
+			return fmt.Errorf("--engine uring: %s", why)
+		}
+		engines = append(engines, eng)
+		fmt.Fprintf(e.stderr, "sock: serving %s on %v (%s, event-loop engine on %s, %s%s)%s; Ctrl-C stops\n",
+			name, lns[0].LocalAddr(), socketProto(lns[0]), backend, plural(loops, "loop"), from[i], tlsNote)
+		if o.verbose {
+			switch {
+			case why != "":
+			case eng.Backend == eventloop.BackendAuto:
+				why = "io_uring works here"
+			default:
+				why = "as --engine " + o.engine + " asks"
+			}
+			fmt.Fprintf(e.stderr, "sock: the loops run on %s: %s\n", backend, why)
+		}
+		rs = append(rs, runner{
+			serve:    func() error { return eng.Serve(lns...) },
+			shutdown: eng.Shutdown,
+			drain: func(ctx context.Context) error {
+				// A handover: the next sock accepts from now on. Let the
+				// connections end by themselves, then stop.
+				eng.StopAccept()
+				err := waitIdle(ctx, func() int64 { return eng.Stats().Active })
+				if err != nil {
+					eng.Close()
+				}
+				return errors.Join(err, eng.Shutdown(ctx))
+			},
+			closed: func(err error) bool { return errors.Is(err, eventloop.ErrEngineClosed) },
+		})
+	}
+	err = runAll(e, rs, upg, false, "shutting down; sending pending output (signal again to force)")
+	var st eventloop.Stats
+	for _, eng := range engines {
+		s := eng.Stats()
+		st.Accepted += s.Accepted
+		st.Rejected += s.Rejected
+		st.BytesIn += s.BytesIn
+		st.BytesOut += s.BytesOut
+	}
+	fmt.Fprintf(e.stderr, "sock: served %s (%d rejected), %d bytes in, %d out\n", plural(int(st.Accepted), "connection"), st.Rejected, st.BytesIn, st.BytesOut)
+	return err
+}
+
+// loopServes refuses what the engine cannot serve: a network, or chat and
+// TLS over datagrams.
+func loopServes(name, network string, o *serveOpts) error {
+	udp := network == "udp" || network == "udp4" || network == "udp6"
+	switch {
+	case network == "unixgram" || network == "unixpacket":
+		if network == "unixpacket" {
+			network = "seqpacket"
+		}
+		return usagef("the loop engine serves tcp, udp and unix; not %s", network)
+	case udp && name == "chat":
+		return usagef("chat on the loop engine serves tcp and unix; for udp use --engine goroutines")
+	case udp && (o.tls || o.tlsCert != "" || o.tlsKey != ""):
+		return usagef("--tls needs a stream protocol (tcp or unix), not %s", network)
+	}
+	return nil
+}
+
+// socketNetwork is the Go network name of s (unixpacket for seqpacket).
+func socketNetwork(s *socket.Socket) string {
+	if p := socketProto(s); p != "seqpacket" {
+		return p
+	}
+	return "unixpacket"
+}
+
+// loopListeners binds --addr for the engine: one socket, or with
+// SO_REUSEPORT (and for UDP, always) one per loop.
+func (o *serveOpts) loopListeners(network, addr string) ([]*socket.Socket, error) {
+	udp := network == "udp" || network == "udp4" || network == "udp6"
 	count := 1
 	reusePort := (o.reusePort || udp) && network != "unix"
 	if reusePort {
@@ -256,75 +381,14 @@ func serveLoop(e *env, name string, o *serveOpts) error {
 			for _, l := range lns {
 				l.Close()
 			}
-			return listenErr(err)
+			return nil, listenErr(err)
 		}
 		lns = append(lns, ln)
 		if i == 0 && count > 1 {
 			addr = ln.LocalAddr().String() // the others share the port the first one got
 		}
 	}
-	if sa, err := lns[0].Getsockname(); err == nil {
-		if ua, ok := sa.(*socket.UnixAddr); ok && ua.Path != "" && ua.Path[0] != '@' {
-			defer os.Remove(ua.Path)
-		}
-	}
-	loops := loopsOrDefault(o.loops)
-	if udp {
-		loops = count
-	}
-	eng := &eventloop.Engine{Handler: h, Loops: loops, IdleTimeout: o.idle.d, MaxConns: o.maxConns, Backend: engineBackends[o.engine],
-		TLSConfig: tlsCfg, TLSHandshakeTimeout: 10 * time.Second}
-	backend, why := eng.ResolvedBackend()
-	if udp {
-		backend, why = eventloop.BackendEpoll, "UDP is served by epoll under every backend"
-	}
-	if !udp && eng.Backend == eventloop.BackendIOUring && backend != eventloop.BackendIOUring {
-		for _, l := range lns {
-			l.Close()
-		}
-		return fmt.Errorf("--engine uring: %s", why)
-	}
-	fmt.Fprintf(e.stderr, "sock: serving %s on %v (%s, event-loop engine on %s, %s)%s; Ctrl-C stops\n",
-		name, lns[0].LocalAddr(), o.proto, backend, plural(loops, "loop"), tlsNote)
-	if o.verbose {
-		switch {
-		case why != "":
-		case eng.Backend == eventloop.BackendAuto:
-			why = "io_uring works here"
-		default:
-			why = "as --engine " + o.engine + " asks"
-		}
-		fmt.Fprintf(e.stderr, "sock: the loops run on %s: %s\n", backend, why)
-	}
-	served := make(chan error, 1)
-	go func() { served <- eng.Serve(lns...) }()
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-	select {
-	case err := <-served:
-		if errors.Is(err, eventloop.ErrEngineClosed) {
-			return nil
-		}
-		return err
-	case <-sigs:
-	case <-e.ctx.Done():
-	}
-	fmt.Fprintln(e.stderr, "sock: shutting down; sending pending output (signal again to force)")
-	sctx, scancel := context.WithCancel(context.Background())
-	defer scancel()
-	go func() {
-		select {
-		case <-sigs:
-			scancel()
-		case <-sctx.Done():
-		}
-	}()
-	eng.Shutdown(sctx)
-	<-served
-	st := eng.Stats()
-	fmt.Fprintf(e.stderr, "sock: served %s (%d rejected), %d bytes in, %d out\n", plural(int(st.Accepted), "connection"), st.Rejected, st.BytesIn, st.BytesOut)
-	return nil
+	return lns, nil
 }
 
 // engineBackends maps --engine to the engine's backends.

@@ -110,9 +110,18 @@ func runListen(e *env, o *netOpts, args []string) error {
 	if err := o.ws.notWS(); err != nil {
 		return err
 	}
-	ls, err := listenAddr(o, args)
+	// Under systemd socket activation the socket is given, not bound.
+	ln, err := activatedListener(e, o.sockType(), strings.Join(args, ":"))
 	if err != nil {
 		return err
+	}
+	var ls listenSpec
+	if ln == nil {
+		if ls, err = listenAddr(o, args); err != nil {
+			return err
+		}
+	} else {
+		defer ln.Close()
 	}
 	var tlsCfg *tls.Config
 	if o.tls {
@@ -125,16 +134,17 @@ func runListen(e *env, o *netOpts, args []string) error {
 		// Always: a client has nothing else to pin (--tls-fingerprint).
 		fmt.Fprintf(e.stderr, "sock: TLS certificate %s\n", fp)
 	}
-	ln, err := ls.listen()
-	if err != nil {
-		return err
-	}
-	defer ln.Close()
-	if p := ls.path(); p != "" {
-		defer os.Remove(p)
+	if ln == nil {
+		if ln, err = ls.listen(); err != nil {
+			return err
+		}
+		defer ln.Close()
+		if p := ls.path(); p != "" {
+			defer os.Remove(p)
+		}
 	}
 	bound, _ := ln.Getsockname()
-	o.logf(e, 1, "listening on %v (%s)", bound, o.proto())
+	o.logf(e, 1, "listening on %v (%s)", bound, socketProto(ln))
 	if o.sockType() != socket.SOCK_DGRAM && (o.keep || o.broker || o.chat) {
 		return serveClients(e, o, ln, tlsCfg)
 	}

@@ -242,29 +242,43 @@ type listener struct {
 }
 
 func openRelayListener(e *env, sp relaySpec) (*listener, error) {
-	ls := listenSpec{network: sp.kind, addr: sp.addr}
-	if sp.kind == "ws" {
-		ls.network = "tcp"
+	typ := socket.SOCK_STREAM
+	if sp.kind == "udp" {
+		typ = socket.SOCK_DGRAM
 	}
-	if sp.kind != "unix" {
-		switch sp.family {
-		case socket.AF_INET:
-			ls.network += "4"
-		case socket.AF_INET6:
-			ls.network += "6"
-		default:
-			host, _, _ := net.SplitHostPort(sp.addr)
-			ls.opts.DualStack = (host == "" && socket.HasDualStackIPv6()) || strings.Contains(host, ":")
-		}
-	}
-	s, err := ls.listen()
+	// Under systemd socket activation the socket is given, not bound.
+	s, err := activatedListener(e, typ, sp.addr)
 	if err != nil {
 		return nil, err
 	}
-	l := &listener{s: s, spec: sp, path: ls.path()}
+	var l *listener
+	if s != nil {
+		l = &listener{s: s, spec: sp}
+	} else {
+		ls := listenSpec{network: sp.kind, addr: sp.addr}
+		if sp.kind == "ws" {
+			ls.network = "tcp"
+		}
+		if sp.kind != "unix" {
+			switch sp.family {
+			case socket.AF_INET:
+				ls.network += "4"
+			case socket.AF_INET6:
+				ls.network += "6"
+			default:
+				host, _, _ := net.SplitHostPort(sp.addr)
+				ls.opts.DualStack = (host == "" && socket.HasDualStackIPv6()) || strings.Contains(host, ":")
+			}
+		}
+		s, err := ls.listen()
+		if err != nil {
+			return nil, err
+		}
+		l = &listener{s: s, spec: sp, path: ls.path()}
+	}
 	if sp.kind == "ws" {
 		if err := openWSListener(e.ctx, sp, l, e.stderr); err != nil {
-			s.Close()
+			l.s.Close()
 			return nil, err
 		}
 	}

@@ -1,13 +1,11 @@
 package cli
 
 import (
-	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
-	"os"
 	"os/signal"
 	"runtime"
 	"strconv"
@@ -15,7 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/cloudflare/tableflip"
 	"github.com/spf13/cobra"
 
 	"github.com/socketkit/socketkit/proxyproto"
@@ -36,6 +33,8 @@ type serveOpts struct {
 	gracefulRestart         bool
 	pidFile                 string
 	proxyFrom               []string
+	inetd                   bool
+	addrGiven, protoGiven   bool // --addr and --proto were given
 }
 
 // protoNetwork is the Go network name (socket.ParseNetwork's) of a
@@ -78,8 +77,20 @@ on its own thread, on epoll; --engine uring runs the loops on io_uring
 (Linux 6.1 or later), and --engine auto on io_uring where it works and on
 epoll elsewhere (-v says which, and why). On the engine --tls is the
 engine's own TLS: handshakes and records on the loops, no goroutine per
-connection (a failed handshake is said on stderr); --graceful-restart
-and --proxy-protocol are not available yet: they run on --engine goroutines.`,
+connection (a failed handshake is said on stderr); --proxy-protocol is not
+available yet: it runs on --engine goroutines.
+
+Under systemd socket activation (LISTEN_FDS, as a .socket unit or
+systemd-socket-activate passes them) sock serve serves the sockets it is
+given, stream and datagram, one or several, instead of binding --addr;
+--addr then selects one of them by name (FileDescriptorName=) or address.
+With Accept=yes systemd passes one connection instead: sock serve --inetd
+serves it (also a socket on standard input, as inetd passes it) and exits.
+
+--graceful-restart: SIGHUP starts a new sock on the same sockets; once it
+serves, this one stops accepting, finishes its requests and exits, on
+every --engine and --dispatcher. Connections arriving meanwhile wait in
+the listen queue, which the sockets keep: none is refused.`,
 		Example: `  sock serve echo                                   # tcp on 127.0.0.1:6254
   sock serve daytime --proto udp --addr 127.0.0.1:1313
   sock serve chat --addr :6254 --dispatcher goroutines
@@ -91,34 +102,40 @@ and --proxy-protocol are not available yet: they run on --engine goroutines.`,
   sock serve echo --engine auto -v                  # io_uring if it works here; says why not
   sock serve echo --engine loop --tls --tls-cert c.pem --tls-key k.pem
   sock serve echo --graceful-restart &              # kill -HUP $! upgrades in place
+  systemd-socket-activate -l 6254 sock serve echo   # serve the socket systemd passes
+  systemd-socket-activate -a -l 6254 sock serve echo --inetd   # a sock per connection
   sock serve chat --proxy-protocol 10.0.0.0/8       # behind HAProxy send-proxy(-v2)`,
 		Args:      rangeArgs(1, 1),
 		ValidArgs: names,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if !cmd.Flags().Changed("proto") && looksLikePath(o.addr) {
+			o.addrGiven, o.protoGiven = cmd.Flags().Changed("addr"), cmd.Flags().Changed("proto")
+			if !o.protoGiven && looksLikePath(o.addr) {
 				o.proto = "unix" // --addr /path or @name: a Unix stream socket
+			}
+			if o.pidFile != "" && !o.gracefulRestart {
+				return usagef("--pid-file goes with --graceful-restart")
+			}
+			if o.inetd {
+				if o.gracefulRestart || cmd.Flags().Changed("dispatcher") || cmd.Flags().Changed("engine") {
+					return usagef("--inetd serves the one connection it is given; no --graceful-restart, --dispatcher or --engine")
+				}
+				return serveInetd(e, args[0], &o)
 			}
 			switch o.engine {
 			case "loop", "epoll", "uring", "io_uring", "auto":
 				if cmd.Flags().Changed("dispatcher") {
 					return usagef("--dispatcher is for --engine goroutines")
 				}
-				if o.gracefulRestart {
-					return usagef("--graceful-restart runs on --engine goroutines (the default), not yet on the event-loop engine, which cannot hand its listeners to a new process; drop --engine loop to restart without refusing a connection")
-				}
 				if len(o.proxyFrom) > 0 {
 					return usagef("--proxy-protocol runs on --engine goroutines")
+				}
+				if o.gracefulRestart && o.reusePort {
+					return usagef("--graceful-restart hands one listening socket to the next sock; drop --reuseport")
 				}
 				return serveLoop(e, args[0], &o)
 			case "goroutines":
 				if cmd.Flags().Changed("loops") || cmd.Flags().Changed("reuseport") {
 					return usagef("--loops and --reuseport are for --engine loop, uring or auto")
-				}
-				if o.gracefulRestart {
-					return serveRestartable(e, args[0], &o)
-				}
-				if o.pidFile != "" {
-					return usagef("--pid-file goes with --graceful-restart")
 				}
 				return runServe(e, args[0], &o)
 			}
@@ -129,7 +146,7 @@ and --proxy-protocol are not available yet: they run on --engine goroutines.`,
 	f.StringVar(&o.addr, "addr", "", `address: host:port (default 127.0.0.1:6254), or a path or @name for the unix protocols (default @sock-SERVICE)`)
 	f.StringVar(&o.proto, "proto", "tcp", "transport: tcp, udp, unix, unixgram, seqpacket (or tcp4, tcp6, udp4, udp6)")
 	f.StringVar(&o.dispatcher, "dispatcher", "goroutines", "concurrency: synchronous, goroutines, pool or prefork")
-	f.StringVar(&o.engine, "engine", "goroutines", "goroutines (socketserver with --dispatcher), or the event-loop engine (no --graceful-restart or --proxy-protocol) on epoll (loop), on io_uring (uring), or on io_uring where it works and epoll elsewhere (auto)")
+	f.StringVar(&o.engine, "engine", "goroutines", "goroutines (socketserver with --dispatcher), or the event-loop engine (no --proxy-protocol) on epoll (loop), on io_uring (uring), or on io_uring where it works and epoll elsewhere (auto)")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "with the event-loop engine: say which backend serves and, if it is not the one asked for, why")
 	f.IntVar(&o.loops, "loops", 0, "with --engine loop: event loops (default GOMAXPROCS)")
 	f.BoolVar(&o.reusePort, "reuseport", false, "with --engine loop: one SO_REUSEPORT listener per loop instead of one shared")
@@ -141,7 +158,8 @@ and --proxy-protocol are not available yet: they run on --engine goroutines.`,
 	f.StringVar(&o.tlsKey, "tls-key", "", "TLS private key file (PEM)")
 	f.StringVar(&o.pidFile, "pid-file", "", "with --graceful-restart: keep the serving process's pid in this file (the new one's after each upgrade)")
 	f.StringSliceVar(&o.proxyFrom, "proxy-protocol", nil, "expect a PROXY protocol header (v1 or v2, as HAProxy send-proxy sends) from peers in these prefixes (10.0.0.0/8, 127.0.0.1, or any), and refuse other peers; the services then see the real client")
-	f.BoolVar(&o.gracefulRestart, "graceful-restart", false, "on SIGHUP start a new sock that takes over the listening socket, then finish the requests in flight and exit: a restart that refuses no connection (tcp and unix; --engine goroutines only)")
+	f.BoolVar(&o.gracefulRestart, "graceful-restart", false, "on SIGHUP start a new sock that takes over the listening sockets, then finish the requests in flight and exit: a restart that refuses no connection (tcp and unix, or the sockets systemd passed; every --engine and --dispatcher)")
+	f.BoolVar(&o.inetd, "inetd", false, "serve the one connection systemd passes with Accept=yes (descriptor 3), or standard input if it is a socket (inetd), then exit")
 	return cmd
 }
 
@@ -167,50 +185,16 @@ func parsePrefixes(list []string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-func runServe(e *env, name string, o *serveOpts) error { return runServeWith(e, name, o, nil) }
-
-// serveRestartable is runServe with zero-downtime upgrades: SIGHUP starts
-// a new copy of this program that inherits the listening socket (through
-// cloudflare/tableflip); once it is serving, this one stops accepting,
-// finishes its requests and exits. Connections waiting in the listen
-// queue belong to the socket, not to the process, so none is refused.
-func serveRestartable(e *env, name string, o *serveOpts) error {
-	if o.dispatcher == "prefork" {
-		return usagef("--graceful-restart and --dispatcher prefork do not mix")
-	}
-	switch network, _ := protoNetwork(o.proto); network {
-	case "tcp", "tcp4", "tcp6", "unix":
-	default:
-		return usagef("--graceful-restart serves tcp and unix, not %s", o.proto)
-	}
-	upg, err := tableflip.New(tableflip.Options{PIDFile: o.pidFile})
-	if err != nil {
-		return err
-	}
-	defer upg.Stop()
-	return runServeWith(e, name, o, upg)
-}
-
-// inherit takes the listening socket from the upgrader: the parent's, or
-// a new one on the first start.
-func inherit(upg *tableflip.Upgrader, network, addr string) (*socket.Socket, error) {
-	ln, err := upg.Listen(network, addr)
-	if err != nil {
-		return nil, err
-	}
-	if ul, ok := ln.(*net.UnixListener); ok {
-		ul.SetUnlinkOnClose(false) // the file outlives this process
-	}
-	defer ln.Close() // the socket lives on in the dup and in the upgrader
-	sc, ok := ln.(syscall.Conn)
-	if !ok {
-		return nil, fmt.Errorf("sock: listener %T has no descriptor", ln)
-	}
-	return socket.FromConn(sc)
-}
-
-func runServeWith(e *env, name string, o *serveOpts, upg *tableflip.Upgrader) error {
-	if ss.IsPreforkChild() {
+// runServe serves a service with socketserver (goroutines, pool,
+// synchronous or prefork), on --addr, on the sockets systemd passed, or
+// on those the sock it replaces handed down; with --graceful-restart,
+// SIGHUP starts a new sock on the same sockets (cloudflare/tableflip),
+// and once it serves this one stops accepting, finishes its requests and
+// exits. Connections waiting in a listen queue belong to the socket, not
+// to the process, so none is refused.
+func runServe(e *env, name string, o *serveOpts) error {
+	child := ss.IsPreforkChild()
+	if child {
 		// A worker stops when its parent says so (SIGTERM). A terminal's
 		// Ctrl-C reaches every process of the foreground group: the
 		// parent decides, and must not see its workers die of it.
@@ -224,141 +208,165 @@ func runServeWith(e *env, name string, o *serveOpts, upg *tableflip.Upgrader) er
 	if err != nil {
 		return err
 	}
-	unixProto := strings.HasPrefix(network, "unix")
-	addr := o.addr
-	if addr == "" {
-		addr = "127.0.0.1:6254"
-		if unixProto {
-			addr = "@sock-" + name
-		}
+	addr := o.serveAddr(name, network)
+	if _, _, err := makeDispatcher(o.dispatcher, o.workers); err != nil {
+		return err
 	}
-	disp, prefork, err := makeDispatcher(o.dispatcher, o.workers)
+	upg, err := o.newUpgrader(child, network)
 	if err != nil {
 		return err
+	}
+	if upg != nil {
+		defer upg.Stop()
+	}
+	var socks []inherited
+	if !child {
+		if socks, err = o.acquire(e, upg, network, addr); err != nil {
+			return err
+		}
+	}
+	var fingerprint string
+	var tlsCfg *tls.Config
+	if o.tls || o.tlsCert != "" || o.tlsKey != "" {
+		if tlsCfg, fingerprint, err = serverTLSConfig(o.tlsCert, o.tlsKey); err != nil {
+			closeInherited(socks)
+			return err
+		}
+	}
+	// One server per socket: --addr's, or each inherited one.
+	var srvs []*ss.Server
+	closeAll := func() {
+		for _, srv := range srvs {
+			srv.Close()
+		}
+	}
+	n := max(1, len(socks))
+	for i := 0; i < n; i++ {
+		srv, err := o.newServer(e, svc, network, addr, tlsCfg)
+		if err == nil {
+			if socks != nil {
+				if err = srv.Adopt(socks[i].sock); err != nil {
+					socks[i].sock.Close()
+				}
+			} else {
+				err = listenErr(srv.Bind())
+			}
+		}
+		if err == nil {
+			srvs = append(srvs, srv)
+			err = o.checkStream(srv.Socket())
+		}
+		if err == nil {
+			err = srv.Activate()
+		}
+		if err != nil {
+			closeInherited(socks[min(i+1, len(socks)):])
+			closeAll()
+			return err
+		}
+	}
+	if !child {
+		extra := ""
+		if fingerprint != "" {
+			extra = "; TLS certificate " + fingerprint
+		}
+		for i, srv := range srvs {
+			from := ""
+			if socks != nil && socks[i].fd >= 0 {
+				from = ", from systemd " + socks[i].label()
+			}
+			fmt.Fprintf(e.stderr, "sock: serving %s on %v (%s, %s%s)%s; Ctrl-C stops\n", name, srv.Address(), servedProto(srv), o.dispatcher, from, extra)
+		}
+	}
+	rs := make([]runner, len(srvs))
+	for i, srv := range srvs {
+		rs[i] = runner{
+			serve:    func() error { return srv.Serve(e.ctx) },
+			shutdown: srv.Shutdown,
+			closed:   func(err error) bool { return errors.Is(err, ss.ErrServerClosed) },
+		}
+	}
+	err = runAll(e, rs, upg, child, "shutting down; waiting for requests in flight (signal again to force)")
+	if !child {
+		var st ss.Stats
+		for _, srv := range srvs {
+			addStats(&st, srv.Stats())
+		}
+		fmt.Fprintln(e.stderr, "sock: "+summary(st))
+	}
+	return err
+}
+
+// checkStream refuses --tls and --proxy-protocol on a datagram socket.
+func (o *serveOpts) checkStream(s *socket.Socket) error {
+	if s.Type() != socket.SOCK_DGRAM {
+		return nil
+	}
+	switch {
+	case o.tls || o.tlsCert != "" || o.tlsKey != "":
+		return usagef("--tls needs a stream protocol (tcp, unix or seqpacket), not %s", socketProto(s))
+	case len(o.proxyFrom) > 0:
+		return usagef("--proxy-protocol needs a stream protocol (tcp, unix or seqpacket), not %s", socketProto(s))
+	}
+	return nil
+}
+
+// addStats adds o to st.
+func addStats(st *ss.Stats, o ss.Stats) {
+	st.Accepted += o.Accepted
+	st.Active += o.Active
+	st.Rejected += o.Rejected
+	st.Errors += o.Errors
+	st.AcceptErrors += o.AcceptErrors
+	st.Truncated += o.Truncated
+	st.BytesIn += o.BytesIn
+	st.BytesOut += o.BytesOut
+}
+
+// serveAddr is --addr, or the default of the protocol.
+func (o *serveOpts) serveAddr(name, network string) string {
+	if o.addr != "" {
+		return o.addr
+	}
+	if strings.HasPrefix(network, "unix") {
+		return "@sock-" + name
+	}
+	return "127.0.0.1:6254"
+}
+
+// servedProto is the protocol a server serves, as --proto names it.
+func servedProto(srv *ss.Server) string {
+	if s := srv.Socket(); s != nil {
+		return socketProto(s)
+	}
+	return "?"
+}
+
+// newServer makes the socketserver.Server of sock serve (not yet bound).
+func (o *serveOpts) newServer(e *env, svc service, network, addr string, tlsCfg *tls.Config) (*ss.Server, error) {
+	disp, prefork, err := makeDispatcher(o.dispatcher, o.workers)
+	if err != nil {
+		return nil, err
 	}
 	srv := &ss.Server{
 		Network: network, Addr: addr, Handler: svc.handler(), Dispatcher: disp, Prefork: prefork,
 		AllowReuseAddress: true, MaxConnections: o.maxConns, IdleTimeout: o.idle.d,
 		Logger: slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
-	stream := network != "udp" && network != "udp4" && network != "udp6" && network != "unixgram"
-	fingerprint := ""
-	if o.tls || o.tlsCert != "" || o.tlsKey != "" {
-		if !stream {
-			return usagef("--tls needs a stream protocol (tcp, unix or seqpacket), not %s", o.proto)
-		}
-		cfg, fp, err := serverTLSConfig(o.tlsCert, o.tlsKey)
-		if err != nil {
-			return err
-		}
-		srv.TLSConfig, fingerprint = cfg, fp
-	}
+	srv.TLSConfig = tlsCfg
 	if len(o.proxyFrom) > 0 {
-		if !stream {
-			return usagef("--proxy-protocol needs a stream protocol (tcp, unix or seqpacket), not %s", o.proto)
-		}
 		prefixes, err := parsePrefixes(o.proxyFrom)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		srv.ProxyProtocol = proxyproto.TrustOnly(prefixes...)
 	}
-	if upg != nil {
-		sock, err := inherit(upg, network, addr)
-		if err != nil {
-			return listenErr(err)
-		}
-		if err := srv.Adopt(sock); err != nil {
-			sock.Close()
-			return err
-		}
-	} else if err := srv.Bind(); err != nil {
-		return listenErr(err)
-	}
-	if err := srv.Activate(); err != nil {
-		srv.Close()
-		return err
-	}
-	child := ss.IsPreforkChild()
-	if !child {
-		extra := ""
-		if fingerprint != "" {
-			extra = "; TLS certificate " + fingerprint
-		}
-		fmt.Fprintf(e.stderr, "sock: serving %s on %v (%s, %s)%s; Ctrl-C stops\n", name, srv.Address(), o.proto, o.dispatcher, extra)
-	}
-
-	sigs := make(chan os.Signal, 2)
-	if child {
-		signal.Notify(sigs, syscall.SIGTERM)
-	} else {
-		signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	}
-	defer signal.Stop(sigs)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(e.ctx) }()
-	var upgraded <-chan struct{}
-	if upg != nil {
-		upgraded = upg.Exit()
-		hup := make(chan os.Signal, 1)
-		signal.Notify(hup, syscall.SIGHUP)
-		stopHup := make(chan struct{})
-		defer func() { signal.Stop(hup); close(stopHup) }()
-		go func() {
-			for {
-				select {
-				case <-hup:
-				case <-stopHup:
-					return
-				}
-				fmt.Fprintf(e.stderr, "sock: SIGHUP: starting a new sock (pid %d hands over)\n", os.Getpid())
-				if err := upg.Upgrade(); err != nil {
-					fmt.Fprintln(e.stderr, "sock: upgrade failed; still serving:", err)
-				}
-			}
-		}()
-		if err := upg.Ready(); err != nil {
-			srv.Close()
-			return err
-		}
-	}
-	select {
-	case err := <-served:
-		if errors.Is(err, ss.ErrServerClosed) {
-			return nil
-		}
-		return err
-	case <-sigs:
-	case <-e.ctx.Done():
-	case <-upgraded:
-		fmt.Fprintf(e.stderr, "sock: the new sock is serving; pid %d finishes its requests\n", os.Getpid())
-	}
-	if !child {
-		fmt.Fprintln(e.stderr, "sock: shutting down; waiting for requests in flight (signal again to force)")
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		select {
-		case <-sigs:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	if err := srv.Shutdown(ctx); err != nil && !child {
-		fmt.Fprintln(e.stderr, "sock: forced: closed the requests still open")
-	}
-	if err := <-served; err != nil && !errors.Is(err, ss.ErrServerClosed) {
-		return err
-	}
-	if !child {
-		fmt.Fprintln(e.stderr, "sock: "+summary(srv.Stats()))
-	}
-	return nil
+	return srv, nil
 }
 
-// summary is the last line of sock serve: what the server served (with
-// prefork, the parent's Stats are its workers' sums).
+// summary is the last line of sock serve: what the server served. A
+// prefork parent serves nothing itself; its Stats are the sums of what
+// its workers served.
 func summary(st ss.Stats) string {
 	return fmt.Sprintf("served %s (%d rejected, %d errors), %d bytes in, %d out",
 		plural(int(st.Accepted), "request"), st.Rejected, st.Errors, st.BytesIn, st.BytesOut)

@@ -393,7 +393,7 @@ func TestServeEngineRefusals(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"serve", "echo", "--engine", "loop", "--graceful-restart"}, "drop --engine loop"},
+		{[]string{"serve", "echo", "--engine", "loop", "--graceful-restart", "--reuseport"}, "drop --reuseport"},
 		{[]string{"serve", "chat", "--engine", "loop", "--proto", "udp"}, "--engine goroutines"},
 	} {
 		code, _, errs := run(t, "", tc.args...)
@@ -415,8 +415,7 @@ func TestServeUsage(t *testing.T) {
 		{"serve", "echo", "--workers", "-1"},
 		{"serve", "echo", "--pid-file", "x.pid"},
 		{"serve", "echo", "--graceful-restart", "--proto", "udp"},
-		{"serve", "echo", "--graceful-restart", "--dispatcher", "prefork"},
-		{"serve", "echo", "--graceful-restart", "--engine", "loop"},
+		{"serve", "echo", "--graceful-restart", "--engine", "loop", "--proto", "udp"},
 		{"serve", "echo", "--proxy-protocol", "10.0.0.0/33"},
 		{"serve", "echo", "--proxy-protocol", "lb.example"},
 		{"serve", "echo", "--proxy-protocol", "any", "--proto", "udp"},
