@@ -35,17 +35,36 @@ func buildSock(t *testing.T) string {
 
 var servingRe = regexp.MustCompile(`serving echo on (\S+) `)
 
-// TestRestartUnderLoad: sock serve --graceful-restart is upgraded three
-// times in six seconds while 8 clients open a connection for every
-// request; not one request fails.
+// restartModels are the serving models sock serve --graceful-restart
+// hands over: socketserver with goroutines, with prefork workers, and the
+// event-loop engine.
+var restartModels = []struct {
+	name string
+	args []string
+}{
+	{"goroutines", nil},
+	{"prefork", []string{"--dispatcher", "prefork", "--workers", "2"}},
+	{"engine", []string{"--engine", "loop", "--loops", "2"}},
+}
+
+// TestRestartUnderLoad: sock serve --graceful-restart, on each serving
+// model, is upgraded twice (SIGHUP) while 8 clients open a connection for
+// every request; not one request fails.
 func TestRestartUnderLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the sock command")
 	}
 	bin := buildSock(t)
+	for _, m := range restartModels {
+		t.Run(m.name, func(t *testing.T) { restartUnderLoad(t, bin, m.name, m.args) })
+	}
+}
+
+func restartUnderLoad(t *testing.T, bin, model string, extra []string) {
 	sockettest.LeakCheck(t) // after the build: the test's own clients and pipes
 	pidFile := filepath.Join(t.TempDir(), "sock.pid")
-	cmd := exec.Command(bin, "serve", "echo", "--graceful-restart", "--pid-file", pidFile, "--addr", "127.0.0.1:0")
+	args := append([]string{"serve", "echo", "--graceful-restart", "--pid-file", pidFile, "--addr", "127.0.0.1:0"}, extra...)
+	cmd := exec.Command(bin, args...)
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -72,7 +91,9 @@ func TestRestartUnderLoad(t *testing.T) {
 			t.Fatal("sock did not start")
 		}
 	}
+	logged := make(chan struct{})
 	go func() {
+		defer close(logged)
 		for l := range lines {
 			t.Log("sock: " + l)
 		}
@@ -85,6 +106,9 @@ func TestRestartUnderLoad(t *testing.T) {
 		n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
 		return n
 	}
+	for i := 0; currentPid() == 0 && i < 500; i++ {
+		time.Sleep(10 * time.Millisecond) // tableflip writes it at Ready
+	}
 	pids := map[int]bool{currentPid(): true}
 	defer func() {
 		// Stop whichever sock serves now, and the first if it lingers.
@@ -93,11 +117,14 @@ func TestRestartUnderLoad(t *testing.T) {
 		}
 		cmd.Process.Kill()
 		cmd.Wait()
+		<-logged
+		waitGone(t, pids)
 	}()
 
+	const upgrades = 2
 	var ok, failed atomic.Int64
 	var firstErr atomic.Value
-	stop := time.Now().Add(6 * time.Second)
+	stop := time.Now().Add(time.Duration(upgrades+1) * 1500 * time.Millisecond)
 	var wg sync.WaitGroup
 	for i := 0; i < 8; i++ {
 		wg.Add(1)
@@ -114,13 +141,13 @@ func TestRestartUnderLoad(t *testing.T) {
 			}
 		}(i)
 	}
-	for k := 1; k <= 3; k++ {
+	for k := 1; k <= upgrades; k++ {
 		time.Sleep(1500 * time.Millisecond)
 		old := currentPid()
 		if err := syscall.Kill(old, syscall.SIGHUP); err != nil {
 			t.Fatalf("SIGHUP %d: %v", old, err)
 		}
-		deadline := time.Now().Add(3 * time.Second)
+		deadline := time.Now().Add(5 * time.Second)
 		for currentPid() == old && time.Now().Before(deadline) {
 			time.Sleep(10 * time.Millisecond)
 		}
@@ -130,14 +157,30 @@ func TestRestartUnderLoad(t *testing.T) {
 		pids[currentPid()] = true
 	}
 	wg.Wait()
-	figure(t, "restart_requests_ok", ok.Load())
-	figure(t, "restart_requests_failed", failed.Load())
-	figure(t, "restart_processes", len(pids))
+	figure(t, "restart_"+model+"_requests_ok", ok.Load())
+	figure(t, "restart_"+model+"_requests_failed", failed.Load())
+	figure(t, "restart_"+model+"_processes", len(pids))
 	if failed.Load() > 0 {
-		t.Fatalf("%d of %d requests failed across 3 upgrades; first: %v", failed.Load(), ok.Load()+failed.Load(), firstErr.Load())
+		t.Fatalf("%d of %d requests failed across %d upgrades; first: %v", failed.Load(), ok.Load()+failed.Load(), upgrades, firstErr.Load())
 	}
-	if ok.Load() == 0 || len(pids) != 4 {
+	if ok.Load() == 0 || len(pids) != upgrades+1 {
 		t.Fatalf("%d requests, %d processes", ok.Load(), len(pids))
+	}
+}
+
+// waitGone waits (bounded) until the processes have exited: the old socks
+// drain and exit by themselves, the last one on SIGTERM.
+func waitGone(t *testing.T, pids map[int]bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for pid := range pids {
+		for syscall.Kill(pid, 0) == nil && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if syscall.Kill(pid, 0) == nil {
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Errorf("sock %d still running 10s after the test", pid)
+		}
 	}
 }
 
