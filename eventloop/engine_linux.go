@@ -268,6 +268,14 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 // loop starts another accept after it returns, and a loop that was
 // already taking a connection finishes with that one. Returning
 // StopAccepting from a callback does the same.
+//
+// Connections still in the listen queue stay there, for whoever else
+// serves the socket (the next process of a zero-downtime restart). With
+// the io_uring backend the kernel may complete a multishot accept that
+// was being canceled just after StopAccept returned: that connection has
+// left the queue, so the engine serves it (OnOpen and all) rather than
+// close it unanswered; a caller that counts connections reads Stats once
+// Active is back to zero.
 func (e *Engine) StopAccept() {
 	e.noAccept.Store(true)
 	me := e.callingLoop()

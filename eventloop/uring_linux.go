@@ -605,12 +605,18 @@ func (u *uring) accepted(lfd int32, cqe *uringCQE, final bool) {
 	}
 	if cqe.res >= 0 {
 		nfd := int(cqe.res)
+		// A multishot accept may complete after accepting stopped (its
+		// cancellation is not yet done): the kernel has taken the
+		// connection out of the listen queue, so it is served here, as
+		// it would have been had it come a moment earlier. Only an
+		// engine that is stopping closes it (StopAccept hands the queue
+		// to another server, which cannot have this one).
 		switch {
-		case u.closing || l.shutting || u.st[lfd]&stWant == 0:
-			unix.Close(nfd) // accepted by the kernel after accepting stopped
-		case l.e.noAccept.Load():
-			unix.Close(nfd)
+		case u.closing || l.shutting:
+			unix.Close(nfd) // accepted by the kernel while the engine stops
+		case l.e.noAccept.Load() && (l.e.MaxConns <= 0 || l.e.stats.active.Load() < int64(l.e.MaxConns)):
 			l.stopAccepting() // StopAccept's task for this loop may still be queued
+			l.register(nfd)
 		case l.e.MaxConns > 0 && l.e.stats.active.Load() >= int64(l.e.MaxConns):
 			unix.Close(nfd)
 			l.e.stats.rejected.Add(1)

@@ -37,7 +37,7 @@ var servingRe = regexp.MustCompile(`serving echo on (\S+) `)
 
 // restartModels are the serving models sock serve --graceful-restart
 // hands over: socketserver with goroutines, with prefork workers, and the
-// event-loop engine.
+// event-loop engine on epoll and on io_uring.
 var restartModels = []struct {
 	name string
 	args []string
@@ -45,6 +45,7 @@ var restartModels = []struct {
 	{"goroutines", nil},
 	{"prefork", []string{"--dispatcher", "prefork", "--workers", "2"}},
 	{"engine", []string{"--engine", "loop", "--loops", "2"}},
+	{"engine-uring", []string{"--engine", "uring", "--loops", "2"}},
 }
 
 // TestRestartUnderLoad: sock serve --graceful-restart, on each serving
@@ -83,6 +84,15 @@ func restartUnderLoad(t *testing.T, bin, model string, extra []string) {
 		case l, ok := <-lines:
 			if !ok {
 				t.Fatal("sock exited before serving")
+			}
+			if strings.HasPrefix(l, "sock: --engine uring: ") {
+				// io_uring is unusable here (an old kernel, a seccomp
+				// filter): the engine's own tests say so, and CI
+				// (REQUIRE_URING=1) fails there.
+				if os.Getenv("REQUIRE_URING") == "1" {
+					t.Fatal(l)
+				}
+				t.Skip(l)
 			}
 			if m := servingRe.FindStringSubmatch(l); m != nil {
 				addr = m[1]
