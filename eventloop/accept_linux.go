@@ -47,6 +47,7 @@ func (l *loop) accept(fd int) {
 			case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
 				l.pauseAccept(err)
 			default:
+				l.stats.acceptErrs[causeOther].Add(1)
 				l.e.logger().Error("eventloop: accept failed", "err", err)
 			}
 			return
@@ -80,6 +81,7 @@ func (l *loop) pauseAccept(err error) {
 		l.acceptDelay = time.Second
 	}
 	l.e.stats.acceptErrors.Add(1)
+	l.stats.acceptErrs[acceptCause(err)].Add(1)
 	l.e.logger().Warn("eventloop: accept failed; pausing accepts", "err", err, "delay", l.acceptDelay)
 	if !l.acceptPaused {
 		// Removed and added back, not modified: the kernel refuses to
@@ -142,6 +144,7 @@ func (l *loop) register(fd int) {
 	l.conns[fd] = c
 	l.nconns++
 	l.e.stats.accepted.Add(1)
+	l.stats.accepted.Add(1)
 	l.e.stats.active.Add(1)
 	if l.wheel != nil {
 		c.lastTick = l.wheel.now
@@ -152,4 +155,19 @@ func (l *loop) register(fd int) {
 		return
 	}
 	l.dispatch(c, func() Action { return l.e.Handler.OnOpen(c) })
+}
+
+// acceptCause is err's index in AcceptErrorCauses.
+func acceptCause(err error) int {
+	switch err {
+	case unix.EMFILE:
+		return causeEMFILE
+	case unix.ENFILE:
+		return causeENFILE
+	case unix.ENOBUFS:
+		return causeENOBUFS
+	case unix.ENOMEM:
+		return causeENOMEM
+	}
+	return causeOther
 }

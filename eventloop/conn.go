@@ -182,6 +182,7 @@ func (c *Conn) write(p []byte) {
 	l := c.loop
 	c.outLen += len(p)
 	c.queued.Add(int64(len(p)))
+	l.stats.outbound.Add(int64(len(p)))
 	for len(p) > 0 {
 		var last []byte
 		if n := len(c.out); n > 0 {
@@ -208,6 +209,7 @@ func (c *Conn) write(p []byte) {
 func (c *Conn) consumeOut(n int) {
 	c.outLen -= n
 	c.queued.Add(-int64(n))
+	c.loop.stats.outbound.Add(-int64(n))
 	for n > 0 {
 		first := c.out[0][c.outOff:]
 		if n < len(first) {

@@ -108,7 +108,78 @@ type loopStats struct {
 	_                       cacheLinePad
 	bytesIn, bytesOut       atomic.Uint64
 	cqOverflows, recvNoBufs atomic.Uint64
-	_                       [cacheLine - 32]byte
+	accepted, closed        atomic.Uint64
+	msgsIn, msgsOut         atomic.Uint64
+	outbound                atomic.Int64 // bytes waiting in the loop's connections' output
+	pauses, idleTimeouts    atomic.Uint64
+	panics                  atomic.Uint64
+	acceptErrs              [numAcceptCauses]atomic.Uint64
+	_                       cacheLinePad
+}
+
+// Causes of accept errors, as LoopStats counts them.
+const (
+	causeEMFILE = iota
+	causeENFILE
+	causeENOBUFS
+	causeENOMEM
+	causeOther
+	numAcceptCauses
+)
+
+// AcceptErrorCauses names LoopStats.AcceptErrors' entries: the errno of
+// a failed accept(2), or "other".
+var AcceptErrorCauses = [numAcceptCauses]string{"EMFILE", "ENFILE", "ENOBUFS", "ENOMEM", "other"}
+
+// LoopStats are one loop's counters (Engine.LoopStats): what the loop's
+// goroutine counts as it serves, read atomically, so that reading them
+// costs the serving path nothing.
+type LoopStats struct {
+	Loop int // the loop's index, from 0
+	// Accepted counts connections the loop accepted (datagrams, on a UDP
+	// engine); Open is how many of its connections are open now.
+	Accepted uint64
+	Open     int64
+	// BytesIn and BytesOut count payload bytes read and written
+	// (datagram payloads on UDP; TLS records on a TLS engine).
+	BytesIn, BytesOut uint64
+	// MessagesIn counts reads that returned data (datagrams on UDP), and
+	// MessagesOut writes (datagrams sent).
+	MessagesIn, MessagesOut uint64
+	// OutboundBuffered is the output written and not yet sent, summed
+	// over the loop's connections.
+	OutboundBuffered int64
+	// BackpressurePauses counts the times a connection's output went over
+	// HighWatermark, so that the loop stopped reading from it.
+	BackpressurePauses uint64
+	// IdleTimeouts counts connections closed for IdleTimeout.
+	IdleTimeouts uint64
+	// Panics counts callbacks that panicked (recovered and logged).
+	Panics uint64
+	// AcceptErrors counts failed accepts by cause, named by
+	// AcceptErrorCauses.
+	AcceptErrors [numAcceptCauses]uint64
+}
+
+// LoopStats returns each loop's counters, in loop order; nil before
+// Serve. It may be called from any goroutine, and takes only the
+// engine's lock (not the loops').
+func (e *Engine) LoopStats() []LoopStats {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]LoopStats, len(e.loopStats))
+	for i, l := range e.loopStats {
+		ls := LoopStats{Loop: i,
+			Accepted: l.accepted.Load(), BytesIn: l.bytesIn.Load(), BytesOut: l.bytesOut.Load(),
+			MessagesIn: l.msgsIn.Load(), MessagesOut: l.msgsOut.Load(), OutboundBuffered: l.outbound.Load(),
+			BackpressurePauses: l.pauses.Load(), IdleTimeouts: l.idleTimeouts.Load(), Panics: l.panics.Load()}
+		ls.Open = int64(ls.Accepted) - int64(l.closed.Load())
+		for c := range ls.AcceptErrors {
+			ls.AcceptErrors[c] = l.acceptErrs[c].Load()
+		}
+		out[i] = ls
+	}
+	return out
 }
 
 // cacheLine is the size of a CPU cache line on the platforms the engine

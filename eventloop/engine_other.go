@@ -35,7 +35,10 @@ func (e *Engine) Close() error { return nil }
 // Addr returns nil on this platform.
 func (e *Engine) Addr() net.Addr { return nil }
 
-type loop struct{ loopIO }
+type loop struct {
+	loopIO
+	stats *loopStats
+}
 
 func (l *loop) submit(t task) error             { return errUnsupported }
 func (l *loop) reply(p *Packet, b []byte) error { return errUnsupported }

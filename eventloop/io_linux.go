@@ -40,6 +40,7 @@ func (l *loop) dispatch(c *Conn, f func() Action) {
 	func() {
 		defer func() {
 			if p := recover(); p != nil {
+				l.stats.panics.Add(1)
 				l.e.logger().Error("eventloop: handler panicked; closing the connection", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 				act = Close
 			}
@@ -96,6 +97,7 @@ func (l *loop) read(c *Conn) {
 		return
 	}
 	l.stats.bytesIn.Add(uint64(n))
+	l.stats.msgsIn.Add(1)
 	if l.wheel != nil {
 		c.lastTick = l.wheel.now
 	}
@@ -192,6 +194,7 @@ func (l *loop) flushConn(c *Conn) {
 			return
 		}
 		l.stats.bytesOut.Add(uint64(n))
+		l.stats.msgsOut.Add(1)
 		c.consumeOut(n)
 	}
 	wantOut := c.outLen > 0
@@ -255,6 +258,7 @@ func (l *loop) writeOut(c *Conn) (int, error) {
 func (l *loop) pauseChanged(c *Conn) bool {
 	if c.outLen > l.e.highWatermark() && c.flags&fOverHigh == 0 {
 		c.flags |= fOverHigh
+		l.stats.pauses.Add(1)
 		return true
 	}
 	return false
@@ -319,15 +323,18 @@ func (l *loop) closeNow(c *Conn, cause error) {
 	for _, b := range c.out {
 		l.putChunk(b)
 	}
+	l.stats.outbound.Add(-int64(c.outLen))
 	c.out, c.outLen, c.in = nil, 0, nil
 	l.e.stats.active.Add(-1)
 	l.e.stats.closed.Add(1)
+	l.stats.closed.Add(1)
 	if !due {
 		return
 	}
 	func() {
 		defer func() {
 			if p := recover(); p != nil {
+				l.stats.panics.Add(1)
 				l.e.logger().Error("eventloop: OnClose panicked", "panic", fmt.Sprint(p))
 			}
 		}()

@@ -264,6 +264,7 @@ func (l *loop) timers() {
 		for !now.Before(l.nextWh) {
 			l.nextWh = l.nextWh.Add(l.tickDur)
 			l.wheel.advance(func(c *Conn) uint32 { return c.lastTick }, func(c *Conn) {
+				l.stats.idleTimeouts.Add(1)
 				l.closeNow(c, ErrIdleTimeout)
 			})
 		}
@@ -282,6 +283,7 @@ func (l *loop) timers() {
 func (l *loop) callTick() (next time.Duration, act Action) {
 	defer func() {
 		if p := recover(); p != nil {
+			l.stats.panics.Add(1)
 			l.e.logger().Error("eventloop: OnTick panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 			next, act = time.Second, None
 		}

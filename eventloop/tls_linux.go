@@ -149,6 +149,7 @@ func (l *loop) readTLS(c *Conn) {
 		return
 	}
 	l.stats.bytesIn.Add(uint64(n))
+	l.stats.msgsIn.Add(1)
 	if l.wheel != nil {
 		c.lastTick = l.wheel.now
 	}

@@ -76,10 +76,12 @@ func (l *loop) readPackets(fd int) {
 	for i := 0; i < n; i++ {
 		size := int(u.in[i].n)
 		l.stats.bytesIn.Add(uint64(size))
+		l.stats.msgsIn.Add(1)
 		u.pkt = Packet{Data: u.inBuf[i][:size], From: rawToAddrPort(&u.names[i]), l: l}
 		func() {
 			defer func() {
 				if p := recover(); p != nil {
+					l.stats.panics.Add(1)
 					l.e.logger().Error("eventloop: OnPacket panicked", "panic", p)
 				}
 			}()
@@ -87,6 +89,8 @@ func (l *loop) readPackets(fd int) {
 		}()
 	}
 	l.e.stats.accepted.Add(uint64(n))
+	l.stats.accepted.Add(uint64(n))
+	l.stats.closed.Add(uint64(n)) // a datagram is done when handled
 	l.sendReplies()
 }
 
@@ -123,6 +127,7 @@ func (l *loop) sendReplies() {
 		}
 		for i := off; i < off+int(r); i++ {
 			l.stats.bytesOut.Add(uint64(u.outIov[i].Len))
+			l.stats.msgsOut.Add(1)
 		}
 		off += int(r)
 	}

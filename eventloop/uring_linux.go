@@ -549,6 +549,7 @@ func (u *uring) received(fd int32, gen uint32, cqe *uringCQE, final bool) {
 func (u *uring) input(c *Conn, data []byte) {
 	l := u.l
 	l.stats.bytesIn.Add(uint64(len(data)))
+	l.stats.msgsIn.Add(1)
 	if l.wheel != nil {
 		c.lastTick = l.wheel.now
 	}
@@ -589,6 +590,7 @@ func (u *uring) sent(fd int32, gen uint32, cqe *uringCQE) {
 		return
 	}
 	l.stats.bytesOut.Add(uint64(cqe.res))
+	l.stats.msgsOut.Add(1)
 	c.consumeOut(int(cqe.res))
 	l.flushConn(c) // the rest, the watermarks, a close that waited for the output
 	if c.flags&fClosed == 0 && u.st[fd]&stShutWr != 0 && c.outLen == 0 && u.st[fd]&(stSend|stSendQ) == 0 {
@@ -630,6 +632,7 @@ func (u *uring) accepted(lfd int32, cqe *uringCQE, final bool) {
 		case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
 			l.pauseAccept(err)
 		default:
+			l.stats.acceptErrs[causeOther].Add(1)
 			l.e.logger().Error("eventloop: accept failed", "err", err)
 		}
 	}
