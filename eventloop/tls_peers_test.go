@@ -163,8 +163,10 @@ func TestTLSRenegotiationRefused(t *testing.T) {
 	stdin.Write([]byte("R\n"))
 	cmd.Wait() // the server's alert ends it
 	stdin.Close()
-	if !strings.Contains(out.String(), "RENEGOTIATING") || !strings.Contains(out.String(), "before\n") {
-		t.Fatalf("s_client did not echo and try to renegotiate:\n%s", out.String())
+	// (Whether s_client printed the echo of "before" first is a race
+	// with its renegotiation: the server read the line, which is enough.)
+	if !strings.Contains(out.String(), "RENEGOTIATING") {
+		t.Fatalf("s_client did not try to renegotiate:\n%s", out.String())
 	}
 	closed, _ := rec.wait(t, 1, 0)
 	if closed[0] == nil || !strings.Contains(closed[0].Error(), "unexpected handshake message") {
