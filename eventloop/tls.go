@@ -160,7 +160,7 @@ func (t *tlsConn) take(n int) []byte {
 
 // helloFragment is the size of the records a client's first handshake
 // records are cut into on their way to crypto/tls.
-const helloFragment = 128
+const helloFragment = 512
 
 // reframe passes the client's first handshake records (its ClientHello)
 // to crypto/tls cut into records of at most helloFragment bytes, which
