@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -357,5 +358,41 @@ func TestTLSNonReaderBounded(t *testing.T) {
 	}
 	c.Close()
 	rec.wait(t, 1, 0)
+	stop()
+}
+
+// TestTLSCallbackPanics: a config callback that panics during a handshake
+// (here GetConfigForClient, for one server name) fails that handshake
+// with an error saying so; the loop, and its other connections, go on.
+func TestTLSCallbackPanics(t *testing.T) {
+	sockettest.LeakCheck(t)
+	cfg := tlsServerConfig(t)
+	cfg.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+		if hello.ServerName == "panic.test" {
+			panic("GetConfigForClient for panic.test")
+		}
+		return nil, nil
+	}
+	rec := newTLSRecorder()
+	addr, _, stop := startTLS(t, &tlsEcho{rec: rec}, cfg, func(e *eventloop.Engine) {
+		e.Logger = slog.New(slog.DiscardHandler)
+	})
+	healthy, err := tls.Dial("tcp", addr, tlsClientConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := tlsClientConfig(t)
+	bad.ServerName = "panic.test"
+	if c, err := tls.Dial("tcp", addr, bad); err == nil {
+		c.Close()
+		t.Fatal("the handshake whose callback panicked succeeded")
+	}
+	_, hs := rec.wait(t, 0, 1)
+	if !strings.Contains(hs[0].Error(), "panicked") {
+		t.Errorf("handshake error %v, want one saying the callback panicked", hs[0])
+	}
+	echoCheck(t, healthy, []byte("still served"))
+	healthy.Close()
+	rec.wait(t, 1, 1)
 	stop()
 }
