@@ -186,12 +186,18 @@ func Handshakes(cfg Config) (HandshakeResult, error) {
 			}
 		}()
 	}
+	mark := cfg.Mark
+	if mark == nil {
+		mark = func(string) {}
+	}
 	time.Sleep(cfg.Warmup)
 	measuring.Store(true)
+	mark("start")
 	t0 := time.Now()
 	time.Sleep(cfg.Duration)
 	n := count.Load()
 	res.Seconds = time.Since(t0).Seconds()
+	mark("end")
 	close(stop)
 	wg.Wait()
 	res.Handshakes = n

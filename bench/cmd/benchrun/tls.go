@@ -70,6 +70,7 @@ type tlsEchoResult struct {
 
 type handshakeResult struct {
 	PerS   float64 `json:"handshakes_per_s"`
+	CPUus  float64 `json:"server_cpu_us_per_handshake"`
 	Errors int     `json:"errors"`
 }
 
@@ -160,7 +161,7 @@ func tlsMain(args []string) {
 					fmt.Fprintf(os.Stderr, "benchrun: handshakes %s: %v\n", s.name, err)
 					res.Errors++
 				}
-				fmt.Fprintf(os.Stderr, "tls round %d %-15s %9.0f handshakes/s  errors %d\n", r+1, s.name, res.PerS, res.Errors)
+				fmt.Fprintf(os.Stderr, "tls round %d %-15s %9.0f handshakes/s  server CPU %6.0fus/handshake  errors %d\n", r+1, s.name, res.PerS, res.CPUus, res.Errors)
 				su.Handshakes[s.name] = append(su.Handshakes[s.name], res)
 			}
 		}
@@ -296,21 +297,49 @@ func tlsEchoRun(bin string, s server, c cell, dur time.Duration) (tlsEchoResult,
 }
 
 // handshakeRun starts s and counts full handshakes a second from 4
-// clients (echoload -tls -handshakes).
+// clients (echoload -tls -handshakes), with the server's CPU time a
+// handshake over the measured window.
 func handshakeRun(bin string, s server, dur time.Duration) (handshakeResult, error) {
+	var r handshakeResult
 	p, err := launch(bin, s)
 	if err != nil {
-		return handshakeResult{}, err
+		return r, err
 	}
 	defer p.stop()
-	c := exec.Command("taskset", "-c", "1", filepath.Join(bin, "echoload"), "-json", "-tls", "-handshakes",
+	c := exec.Command("taskset", "-c", "1", filepath.Join(bin, "echoload"), "-json", "-marks", "-tls", "-handshakes",
 		"-addr", p.addr, "-c", "4", "-d", dur.String())
-	b, err := c.Output()
-	var r handshakeResult
-	if jerr := json.Unmarshal(b, &r); jerr != nil {
-		return r, fmt.Errorf("echoload: %v %v", err, jerr)
+	stderr, err := c.StderrPipe()
+	if err != nil {
+		return r, err
 	}
-	return r, err
+	var stdout strings.Builder
+	c.Stdout = &stdout
+	if err := c.Start(); err != nil {
+		return r, err
+	}
+	var t0, t1 int64
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		switch sc.Text() {
+		case "MARK start":
+			t0, _ = cpuTicks(p.pid())
+		case "MARK end":
+			t1, _ = cpuTicks(p.pid())
+		}
+	}
+	werr := c.Wait()
+	var out struct {
+		Handshakes uint64  `json:"handshakes"`
+		PerS       float64 `json:"handshakes_per_s"`
+	}
+	if jerr := json.Unmarshal([]byte(stdout.String()), &out); jerr != nil {
+		return r, fmt.Errorf("echoload: %v %v", werr, jerr)
+	}
+	r.PerS = out.PerS
+	if out.Handshakes > 0 && t1 > t0 {
+		r.CPUus = float64(t1-t0) / clkTck * 1e6 / float64(out.Handshakes)
+	}
+	return r, werr
 }
 
 // replaceSectionMarked puts md between begin and end in file, or appends
@@ -392,15 +421,15 @@ func writeTLSReport(w io.Writer, su *tlsSuite) {
 		fmt.Fprintln(w)
 	}
 	if len(su.Handshakes) > 0 {
-		fmt.Fprint(w, "Full handshakes a second (4 clients connecting, handshaking and closing), median:\n\n| server | handshakes/s |\n|---|---:|\n")
+		fmt.Fprint(w, "Full handshakes a second (4 clients connecting, handshaking and closing), medians:\n\n| server | handshakes/s | server CPU µs a handshake |\n|---|---:|---:|\n")
 		for _, s := range su.Servers {
-			var xs []float64
+			var xs, cs []float64
 			for _, r := range su.Handshakes[s] {
 				if r.Errors == 0 {
-					xs = append(xs, r.PerS)
+					xs, cs = append(xs, r.PerS), append(cs, r.CPUus)
 				}
 			}
-			fmt.Fprintf(w, "| %s | %.0f |\n", s, median(xs))
+			fmt.Fprintf(w, "| %s | %.0f | %.0f |\n", s, median(xs), median(cs))
 		}
 		fmt.Fprintln(w)
 	}
@@ -427,18 +456,20 @@ func writeTLSReport(w io.Writer, su *tlsSuite) {
 				c, peer, m, rs[0], rs[len(rs)-1], mc, yesNo(m >= 1.0 && mc <= 1.0))
 		}
 	}
-	var ours, std []float64
+	var ours, cpus []float64
 	for i, r := range su.Handshakes[tlsOurs] {
 		if i < len(su.Handshakes[tlsStd]) && r.Errors == 0 && su.Handshakes[tlsStd][i].Errors == 0 && su.Handshakes[tlsStd][i].PerS > 0 {
 			ours = append(ours, r.PerS/su.Handshakes[tlsStd][i].PerS)
+			if su.Handshakes[tlsStd][i].CPUus > 0 {
+				cpus = append(cpus, r.CPUus/su.Handshakes[tlsStd][i].CPUus)
+			}
 		}
 	}
 	if len(ours) > 0 {
 		sort.Float64s(ours)
 		m := median(ours)
-		fmt.Fprintf(w, "| handshakes/s ≥ 0.95× stdlib-tls | %.2f× (rounds %.2f-%.2f) | %s |\n", m, ours[0], ours[len(ours)-1], yesNo(m >= 0.95))
+		fmt.Fprintf(w, "| handshakes/s ≥ 0.95× stdlib-tls | %.2f× (rounds %.2f-%.2f), server CPU a handshake %.2f× | %s |\n", m, ours[0], ours[len(ours)-1], median(cpus), yesNo(m >= 0.95))
 	}
-	_ = std
 	fmt.Fprintln(w)
 	for _, s := range tlsServers {
 		fmt.Fprintf(w, "- `%s`: %s\n", s.name, s.about)
