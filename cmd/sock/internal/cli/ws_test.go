@@ -417,3 +417,24 @@ func TestWSErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestWSListenKeep: with -k, sock listen --ws serves several clients at
+// once: what each sends goes to stdout, and a line of stdin goes to all.
+func TestWSListenKeep(t *testing.T) {
+	py := debianPython(t)
+	port := fmt.Sprint(freePort(t))
+	l := start(t, "sock", "listen", "--ws", "-k", "127.0.0.1", port)
+	waitListen(t, "tcp", "127.0.0.1:"+port)
+	a := start(t, py, "-c", pyWSClient, "ws://127.0.0.1:"+port+"/", "", "from a")
+	b := start(t, py, "-c", pyWSClient, "ws://127.0.0.1:"+port+"/", "", "from b")
+	for _, want := range []string{"from a\n", "from b\n"} {
+		l.expect(want)
+	}
+	l.send("to all\n")
+	for _, c := range []*proc{a, b} {
+		c.expect("python got: to all\n")
+		if code := c.exits(10 * time.Second); code != 0 {
+			t.Errorf("a Python client exited %d: %s", code, c.errb.String())
+		}
+	}
+}
