@@ -326,6 +326,14 @@ func serveLoop(e *env, name string, o *serveOpts) error {
 			closed: func(err error) bool { return errors.Is(err, eventloop.ErrEngineClosed) },
 		})
 	}
+	if o.metricsAddr != "" {
+		stop, err := startMetrics(e, o.metricsAddr, upg, engineCollectors(engines, groups))
+		if err != nil {
+			closeGroups()
+			return err
+		}
+		defer stop()
+	}
 	err = runAll(e, rs, upg, false, "shutting down; sending pending output (signal again to force)")
 	var st eventloop.Stats
 	for _, eng := range engines {

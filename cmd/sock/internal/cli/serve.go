@@ -34,6 +34,7 @@ type serveOpts struct {
 	pidFile                 string
 	proxyFrom               []string
 	inetd                   bool
+	metricsAddr             string
 	addrGiven, protoGiven   bool // --addr and --proto were given
 }
 
@@ -159,6 +160,7 @@ the listen queue, which the sockets keep: none is refused.`,
 	f.StringVar(&o.pidFile, "pid-file", "", "with --graceful-restart: keep the serving process's pid in this file (the new one's after each upgrade)")
 	f.StringSliceVar(&o.proxyFrom, "proxy-protocol", nil, "expect a PROXY protocol header (v1 or v2, as HAProxy send-proxy sends) from peers in these prefixes (10.0.0.0/8, 127.0.0.1, or any), and refuse other peers; the services then see the real client")
 	f.BoolVar(&o.gracefulRestart, "graceful-restart", false, "on SIGHUP start a new sock that takes over the listening sockets, then finish the requests in flight and exit: a restart that refuses no connection (tcp and unix, or the sockets systemd passed; every --engine and --dispatcher)")
+	f.StringVar(&o.metricsAddr, "metrics", "", "serve Prometheus metrics at http://ADDR/metrics (127.0.0.1:9464): requests, connections, payload bytes, errors, per loop on the engine, and the listeners' accept queues")
 	f.BoolVar(&o.inetd, "inetd", false, "serve the one connection systemd passes with Accept=yes (descriptor 3), or standard input if it is a socket (inetd), then exit")
 	return cmd
 }
@@ -277,6 +279,14 @@ func runServe(e *env, name string, o *serveOpts) error {
 			}
 			fmt.Fprintf(e.stderr, "sock: serving %s on %v (%s, %s%s)%s; Ctrl-C stops\n", name, srv.Address(), servedProto(srv), o.dispatcher, from, extra)
 		}
+	}
+	if o.metricsAddr != "" && !child {
+		stop, err := startMetrics(e, o.metricsAddr, upg, serverCollectors(srvs))
+		if err != nil {
+			closeAll()
+			return err
+		}
+		defer stop()
 	}
 	rs := make([]runner, len(srvs))
 	for i, srv := range srvs {
