@@ -20,6 +20,29 @@ import (
 	"github.com/socketkit/socketkit/socket"
 )
 
+// explanation is what sock explain says about one error.
+type explanation struct {
+	errno syscall.Errno // 0 for the entries that are not errnos (timeout, DNS)
+	key   string        // the name for non-errno entries: "timeout", "EAI_NONAME"
+	// calls: what the call that returns it was trying to do.
+	calls string
+	// causes: the usual causes on Linux, most likely first.
+	causes []string
+	// check: how to tell which cause it is (commands to run).
+	check []string
+	fix   string
+	// python: how Python spells it (exception class, errno name).
+	python string
+	// texts: other spellings to look it up by (Python's messages...).
+	texts  []string
+	lesson string // the sock demo lesson that shows it, if any
+}
+
+// The python exception subclasses of OSError that an errno maps to (PEP 3151).
+const (
+	pyOSError = "OSError with e.errno == errno.%s"
+)
+
 func newExplain(e *env) *cobra.Command {
 	list, asJSON := false, false
 	cmd := &cobra.Command{
