@@ -290,3 +290,59 @@ func BenchmarkTLSEcho(b *testing.B) {
 		})
 	}
 }
+
+// asyncGreeter answers "hello" from another goroutine (AsyncWrite, which
+// the loop encrypts), and on "bye" sends close_notify with CloseWrite,
+// keeping the connection open for reading: what it reads after that it
+// reports.
+type asyncGreeter struct {
+	tlsEcho
+	after chan string
+}
+
+func (h *asyncGreeter) OnData(c *eventloop.Conn) eventloop.Action {
+	b := string(c.Next(-1))
+	switch {
+	case strings.HasPrefix(b, "hello"):
+		go func() {
+			if err := c.AsyncWrite([]byte("hello from another goroutine\n"), nil); err != nil {
+				panic(err)
+			}
+		}()
+	case strings.HasPrefix(b, "bye"):
+		if err := c.CloseWrite(); err != nil {
+			panic(err)
+		}
+	default:
+		h.after <- b
+	}
+	return eventloop.None
+}
+
+// TestTLSAsyncWriteAndCloseWrite: AsyncWrite from another goroutine is
+// encrypted on the loop; CloseWrite sends close_notify (the client reads
+// EOF) and the connection still reads what the client sends.
+func TestTLSAsyncWriteAndCloseWrite(t *testing.T) {
+	h := &asyncGreeter{after: make(chan string, 1)}
+	addr, _, _ := startTLS(t, h, tlsServerConfig(t), nil)
+	c, err := tls.Dial("tcp", addr, tlsClientConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c.Write([]byte("hello"))
+	want := "hello from another goroutine\n"
+	got := make([]byte, len(want))
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != want {
+		t.Fatalf("read %q, %v; want %q", got, err, want)
+	}
+	c.Write([]byte("bye"))
+	if n, err := c.Read(got); n != 0 || err != io.EOF {
+		t.Fatalf("after CloseWrite the client read %d bytes, %v; want the close_notify's EOF", n, err)
+	}
+	c.Write([]byte("still listening?"))
+	if got := recv(t, h.after, "the data after CloseWrite"); got != "still listening?" {
+		t.Fatalf("the server read %q after CloseWrite", got)
+	}
+}
