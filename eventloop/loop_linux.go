@@ -72,7 +72,7 @@ func newLoop(e *Engine, id int) (*loop, error) {
 			return nil, err
 		}
 		l.p, l.u = u, u
-		l.newChunk, l.dropChunk = newOffHeapChunk, dropOffHeapChunk
+		l.newChunk, l.dropChunk = u.newChunk, u.dropChunk
 	} else {
 		p, err := newPoller()
 		if err != nil {

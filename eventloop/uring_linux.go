@@ -64,9 +64,12 @@ var (
 	uringBufSize          = 4096
 	// With incremental consumption (Linux 6.12) receives share large
 	// buffers: 64 of 64 KiB (4 MiB of address space).
-	uringBufInc      = true
-	uringIncBufCount = 64
-	uringIncBufSize  = 64 << 10
+	uringBufInc = true
+	// How long an enter that submitted sends waits for a completion
+	// beyond theirs (see poll).
+	uringSendWaitUs  uint32 = 50
+	uringIncBufCount        = 64
+	uringIncBufSize         = 64 << 10
 )
 
 // The operations a user_data names.
@@ -104,6 +107,7 @@ type uring struct {
 	offers      []*Conn            // connections whose input kept while paused is to be offered at the end of the round
 	sendq       []*Conn            // connections whose send is prepared at the end of the round
 	held        map[int32][][]byte // chunks that sends of closed connections still read
+	spare       [][]byte           // output chunks beyond the loop's free list (see dropChunk)
 	inflight    int                // requests whose last completion has not come
 	closing     bool
 	published   uint16 // br.tail at the last publish
@@ -289,8 +293,10 @@ func (u *uring) send(c *Conn) (int, error) {
 }
 
 // prepareSends makes the round's send requests: the first chunk of each
-// queued connection's output, as it stands at the end of the round.
-func (u *uring) prepareSends() {
+// queued connection's output, as it stands at the end of the round (or,
+// for output of several chunks, up to sendIovs of them), and returns how
+// many it made.
+func (u *uring) prepareSends() (n int) {
 	for i, c := range u.sendq {
 		u.sendq[i] = nil
 		if c.flags&fClosed != 0 {
@@ -309,8 +315,10 @@ func (u *uring) prepareSends() {
 		}
 		u.st[fd] |= stSend
 		u.inflight++
+		n++
 	}
 	u.sendq = u.sendq[:0]
+	return n
 }
 
 // The scratch mapping: the eventfd's 8 bytes, then scratchMsgs slots of a
@@ -416,13 +424,25 @@ func (u *uring) poll(l *loop, ms int) error {
 			return err
 		}
 	}
-	u.prepareSends()
+	sends := u.prepareSends()
 	if u.br.tail != u.published {
 		u.br.publish()
 		u.published = u.br.tail
 	}
 	wait := ms != 0 && u.r.ready() == 0
-	err := u.r.enter(wait, ms)
+	// The round's sends mostly complete while they are submitted, and
+	// their completions would end the wait at once, costing a second
+	// enter a round. With IORING_FEAT_MIN_TIMEOUT (Linux 6.12) the enter
+	// waits for the sends' completions and one more, for up to
+	// uringSendWaitUs, then for any: a request/response round is one
+	// system call, and what a send's completion sets going (the next
+	// chunk, a close after flush, OnWritable) waits at most that long when
+	// nothing else comes.
+	batch := uint32(1)
+	if sends > 0 {
+		batch = uint32(sends) + 1
+	}
+	err := u.r.enterBatch(wait, ms, batch, uringSendWaitUs)
 	u.msgs = 0 // the kernel has taken the msghdrs
 	if err != nil {
 		if err != errDroppedCQEs {
@@ -679,18 +699,35 @@ func (u *uring) close() {
 	u.wakefd = -1
 }
 
-// newChunk maps an output chunk out of the Go heap: the kernel reads a
-// send's chunk after the send was submitted.
-func newOffHeapChunk() []byte {
+// newChunk returns an output chunk out of the Go heap (the kernel reads a
+// send's chunks after the send was submitted): one the loop's free list
+// had no room for, or a new mapping.
+func (u *uring) newChunk() []byte {
+	if n := len(u.spare); n > 0 {
+		b := u.spare[n-1]
+		u.spare = u.spare[:n-1]
+		return b[:0]
+	}
 	b, err := unix.Mmap(-1, 0, chunkSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
 	if err != nil {
-		panic(os.NewSyscallError("mmap", err)) // out of memory
+		panic(os.NewSyscallError("mmap", err)) // out of memory, as make would be
 	}
 	return b[:0]
 }
 
-// dropOffHeapChunk unmaps a chunk the loop does not keep.
-func dropOffHeapChunk(b []byte) { unix.Munmap(b[:cap(b)]) }
+// dropChunk takes a chunk the loop's free list (256 chunks) has no room
+// for. Unlike the epoll backend, whose chunks go back as soon as write(2)
+// has taken them, a loop on io_uring holds a chunk for every connection
+// with a send in flight, so it keeps spares up to its number of
+// connections: a thousand busy connections do not map and unmap chunks
+// every round. Beyond that a chunk is unmapped.
+func (u *uring) dropChunk(b []byte) {
+	if len(u.spare) < u.l.nconns {
+		u.spare = append(u.spare, b[:0])
+		return
+	}
+	unix.Munmap(b[:cap(b)])
+}
 
 // generation is c's generation, as a completion carries it.
 func (c *Conn) generation() uint32 { return c.gen & genMask }
