@@ -15,18 +15,24 @@ import (
 	"github.com/socketkit/socketkit/socket"
 )
 
-// ListenAndServe listens on network ("tcp", "tcp4", "tcp6", "unix", "udp",
-// "udp4", "udp6") and addr, and serves until Shutdown or Close. With
-// ReusePort (IP networks) each loop gets its own listener.
+// ListenAndServe opens a listening socket on network ("tcp", "tcp4",
+// "tcp6", "unix", "udp", "udp4", "udp6") and addr with socket.Listen, and
+// serves it until Shutdown or Close. With ReusePort (IP networks) each
+// loop gets a listener of its own (SO_REUSEPORT) on the same address.
 func (e *Engine) ListenAndServe(network, addr string) error {
-	n := e.loopCount()
-	var lns []*socket.Socket
-	count := 1
-	if e.ReusePort && network != "unix" {
-		count = n
+	switch network {
+	case "tcp", "tcp4", "tcp6", "udp", "udp4", "udp6", "unix":
+	default:
+		return fmt.Errorf("eventloop: network %q: the engine serves tcp, tcp4, tcp6, udp, udp4, udp6 and unix", network)
 	}
+	reuse := e.ReusePort && network != "unix"
+	count := 1
+	if reuse {
+		count = e.loopCount()
+	}
+	var lns []*socket.Socket
 	for i := 0; i < count; i++ {
-		ln, err := listen(network, addr, e.ReusePort && network != "unix")
+		ln, err := socket.Listen(network, addr, &socket.ListenOptions{ReusePort: reuse})
 		if err != nil {
 			for _, l := range lns {
 				l.Close()
@@ -39,57 +45,6 @@ func (e *Engine) ListenAndServe(network, addr string) error {
 		}
 	}
 	return e.Serve(lns...)
-}
-
-// listen opens a listening (or, for UDP, bound) socket.
-func listen(network, addr string, reusePort bool) (*socket.Socket, error) {
-	var fam socket.Family
-	typ := socket.SOCK_STREAM
-	switch network {
-	case "tcp", "tcp4", "udp", "udp4":
-		fam = socket.AF_INET
-	case "tcp6", "udp6":
-		fam = socket.AF_INET6
-	case "unix":
-		fam = socket.AF_UNIX
-	default:
-		return nil, fmt.Errorf("eventloop: unknown network %q", network)
-	}
-	if network[0] == 'u' && network != "unix" {
-		typ = socket.SOCK_DGRAM
-	}
-	sa, err := socket.ParseAddr(fam, addr)
-	if err != nil && fam == socket.AF_INET && (network == "tcp" || network == "udp") {
-		fam = socket.AF_INET6
-		sa, err = socket.ParseAddr(fam, addr)
-	}
-	if err != nil {
-		return nil, err
-	}
-	s, err := socket.New(fam, typ, 0)
-	if err != nil {
-		return nil, err
-	}
-	if fam != socket.AF_UNIX {
-		s.SetReuseAddr(true)
-		if reusePort {
-			if err := s.SetReusePort(true); err != nil {
-				s.Close()
-				return nil, err
-			}
-		}
-	}
-	if err := s.Bind(sa); err != nil {
-		s.Close()
-		return nil, err
-	}
-	if typ == socket.SOCK_STREAM {
-		if err := s.Listen(socket.SOMAXCONN); err != nil {
-			s.Close()
-			return nil, err
-		}
-	}
-	return s, nil
 }
 
 func (e *Engine) loopCount() int {

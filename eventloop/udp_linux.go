@@ -3,11 +3,12 @@
 package eventloop
 
 import (
-	"net/netip"
+	"fmt"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/socketkit/socketkit/internal/rawaddr"
 	"github.com/socketkit/socketkit/socket"
 )
 
@@ -27,23 +28,24 @@ type mmsghdr struct {
 }
 
 type udpState struct {
-	sock  *socket.Socket
-	fd    int
-	in    [udpBatch]mmsghdr
-	inIov [udpBatch]unix.Iovec
-	inBuf [udpBatch][]byte
-	names [udpBatch]unix.RawSockaddrInet6
+	sock   *socket.Socket
+	fd     int
+	family int // the socket's address family, for replies
+	in     [udpBatch]mmsghdr
+	inIov  [udpBatch]unix.Iovec
+	inBuf  [udpBatch][]byte
+	names  [udpBatch]rawaddr.Storage
 
 	out     [udpBatch]mmsghdr
 	outIov  [udpBatch]unix.Iovec
 	outBuf  [udpBatch][]byte
-	outName [udpBatch]unix.RawSockaddrInet6
+	outName [udpBatch]rawaddr.Storage
 	nout    int
 	pkt     Packet
 }
 
 func newUDPState(s *socket.Socket) *udpState {
-	u := &udpState{sock: s, fd: s.Fd()}
+	u := &udpState{sock: s, fd: s.Fd(), family: int(s.Family())}
 	for i := range u.in {
 		u.inBuf[i] = make([]byte, udpMaxSize)
 		u.inIov[i] = unix.Iovec{Base: &u.inBuf[i][0]}
@@ -77,7 +79,7 @@ func (l *loop) readPackets(fd int) {
 		size := int(u.in[i].n)
 		l.stats.bytesIn.Add(uint64(size))
 		l.stats.msgsIn.Add(1)
-		u.pkt = Packet{Data: u.inBuf[i][:size], From: rawToAddrPort(&u.names[i]), l: l}
+		u.pkt = Packet{Data: u.inBuf[i][:size], From: rawaddr.Decode(&u.names[i]), l: l}
 		func() {
 			defer func() {
 				if p := recover(); p != nil {
@@ -102,10 +104,12 @@ func (l *loop) reply(p *Packet, b []byte) error {
 		l.sendReplies()
 	}
 	i := u.nout
-	u.outBuf[i] = append(u.outBuf[i][:0], b...)
-	if !addrPortToRaw6(p.From, &u.outName[i], &u.out[i].hdr.Namelen) {
-		return ErrConnClosed
+	namelen := rawaddr.Encode(p.From, u.family, &u.outName[i])
+	if namelen == 0 {
+		return fmt.Errorf("eventloop: reply to %v: not an address a socket of this family can send to", p.From)
 	}
+	u.out[i].hdr.Namelen = namelen
+	u.outBuf[i] = append(u.outBuf[i][:0], b...)
 	buf := u.outBuf[i]
 	if len(buf) == 0 {
 		buf = u.outBuf[i][:1][:0]
@@ -132,38 +136,4 @@ func (l *loop) sendReplies() {
 		off += int(r)
 	}
 	u.nout = 0
-}
-
-// rawToAddrPort decodes an AF_INET or AF_INET6 sockaddr without allocating.
-func rawToAddrPort(rsa *unix.RawSockaddrInet6) netip.AddrPort {
-	switch rsa.Family {
-	case unix.AF_INET:
-		p := (*unix.RawSockaddrInet4)(unsafe.Pointer(rsa))
-		pp := (*[2]byte)(unsafe.Pointer(&p.Port))
-		return netip.AddrPortFrom(netip.AddrFrom4(p.Addr), uint16(pp[0])<<8|uint16(pp[1]))
-	case unix.AF_INET6:
-		pp := (*[2]byte)(unsafe.Pointer(&rsa.Port))
-		return netip.AddrPortFrom(netip.AddrFrom16(rsa.Addr), uint16(pp[0])<<8|uint16(pp[1]))
-	}
-	return netip.AddrPort{}
-}
-
-func addrPortToRaw6(ap netip.AddrPort, rsa *unix.RawSockaddrInet6, l *uint32) bool {
-	ip := ap.Addr()
-	if !ip.IsValid() {
-		return false
-	}
-	if ip.Is4() {
-		p := (*unix.RawSockaddrInet4)(unsafe.Pointer(rsa))
-		*p = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: ip.As4()}
-		pp := (*[2]byte)(unsafe.Pointer(&p.Port))
-		pp[0], pp[1] = byte(ap.Port()>>8), byte(ap.Port())
-		*l = unix.SizeofSockaddrInet4
-		return true
-	}
-	*rsa = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: ip.As16()}
-	pp := (*[2]byte)(unsafe.Pointer(&rsa.Port))
-	pp[0], pp[1] = byte(ap.Port()>>8), byte(ap.Port())
-	*l = unix.SizeofSockaddrInet6
-	return true
 }
