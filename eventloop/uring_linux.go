@@ -83,15 +83,16 @@ const (
 
 // Per-descriptor state of the backend.
 const (
-	stWant     uint16 = 1 << iota // input is wanted: a receive (or, for a listener, accepting) should be armed
-	stArmed                       // a multishot receive or accept is in flight
-	stCancel                      // and its cancellation has been asked for
-	stSend                        // a send is in flight
-	stSendQ                       // a send is to be prepared at the end of the round
-	stListener                    // a listening socket
-	stClosed                      // the connection is closed; the descriptor waits for its last completion
-	stShutWr                      // shutdown(2) SHUT_WR once the output is out (CloseWrite)
-	stUnread                      // input came while reading was paused: offer it when reading resumes
+	stWant      uint16 = 1 << iota // input is wanted: a receive (or, for a listener, accepting) should be armed
+	stArmed                        // a multishot receive or accept is in flight
+	stCancel                       // and its cancellation has been asked for
+	stSend                         // a send is in flight
+	stSendQ                        // a send is to be prepared at the end of the round
+	stListener                     // a listening socket
+	stClosed                       // the connection is closed; the descriptor waits for its last completion
+	stShutWr                       // shutdown(2) SHUT_WR once the output is out (CloseWrite)
+	stUnread                       // input came while reading was paused: offer it when reading resumes
+	stPlainSend                    // a SENDMSG of this connection completed with EAGAIN: plain SENDs from now on (see sent)
 )
 
 // uring is the io_uring backend of one loop.
@@ -308,7 +309,7 @@ func (u *uring) prepareSends() (n int) {
 			continue
 		}
 		ud := userData(opSend, fd, c.generation())
-		if len(c.out) > 1 && u.msgs < scratchMsgs {
+		if len(c.out) > 1 && u.msgs < scratchMsgs && u.st[fd]&stPlainSend == 0 {
 			prepSendmsg(u.sqe(), fd, u.msghdr(c), ud)
 		} else {
 			prepSend(u.sqe(), fd, c.out[0][c.outOff:], ud)
@@ -603,6 +604,17 @@ func (u *uring) sent(fd int32, gen uint32, cqe *uringCQE) {
 			}
 		}
 		u.release(fd)
+		return
+	}
+	if cqe.res == -int32(unix.EAGAIN) && u.st[fd]&stPlainSend == 0 {
+		// A SENDMSG on a socket shut down for reading (our SHUT_RD as it
+		// closes, or the peer's FIN) completes with EAGAIN, nothing sent,
+		// when the socket has no room, where a SEND waits for room (seen
+		// on Linux 6.18; TestPipelinedBackPressure with a half-closing
+		// client and TestCloseReleasesShutdown lost the connection to it).
+		// Send it again, as plain SENDs from now on.
+		u.st[fd] |= stPlainSend
+		u.send(c)
 		return
 	}
 	if cqe.res < 0 {
