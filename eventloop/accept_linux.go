@@ -54,8 +54,8 @@ func (l *loop) accept(fd int) {
 		}
 		l.acceptDelay = 0
 		if max := l.e.MaxConns; max > 0 && l.e.stats.active.Load() >= int64(max) {
+			l.e.stats.rejected.Add(1) // counted before the client can see the close
 			unix.Close(nfd)
-			l.e.stats.rejected.Add(1)
 			continue
 		}
 		l.register(nfd)
@@ -128,7 +128,8 @@ func (l *loop) register(fd int) {
 		l.gen = 1
 	}
 	c := l.newConn()
-	*c = Conn{fd: int32(fd), gen: l.gen, loop: l}
+	*c = Conn{fd: int32(fd), loop: l}
+	c.gen.Store(l.gen)
 	c.node.c = c
 	if fd >= len(l.conns) {
 		n := max(2*len(l.conns), fd+1, 64)
@@ -136,7 +137,7 @@ func (l *loop) register(fd int) {
 		copy(grown, l.conns)
 		l.conns = grown
 	}
-	if err := l.p.add(fd, wantRead, int32(c.gen)); err != nil {
+	if err := l.p.add(fd, wantRead, int32(l.gen)); err != nil {
 		l.e.logger().Error("eventloop: cannot watch an accepted connection; closing it", "err", err)
 		unix.Close(fd)
 		return
@@ -154,7 +155,7 @@ func (l *loop) register(fd int) {
 		l.startTLS(c) // OnOpen once the handshake has succeeded
 		return
 	}
-	l.dispatch(c, func() Action { return l.e.Handler.OnOpen(c) })
+	l.dispatch(c, cbOpen)
 }
 
 // acceptCause is err's index in AcceptErrorCauses.

@@ -69,7 +69,7 @@ func (h *blockingHandler) OnOpen(c *Conn) Action {
 func (h *blockingHandler) OnData(c *Conn) Action {
 	nc := c.Context().(*NetConn)
 	nc.mu.Lock()
-	data := c.Next(-1)
+	data, _ := c.Next(-1)
 	if len(nc.in) == 0 {
 		nc.in = nc.inBuf[:0]
 	}

@@ -12,9 +12,11 @@
 //
 //	OnOpen(c)       a connection was accepted (with  on c's loop
 //	                TLS: its handshake succeeded)
-//	OnData(c)       c has inbound data               on c's loop
+//	OnData(c)       c has inbound data (or Wake)     on c's loop
 //	OnWritable(c)   c's output drained to the low    on c's loop
 //	                watermark (optional interface)
+//	OnEOF(c)        the peer shut down its side      on c's loop
+//	                (optional interface)
 //	OnClose(c, err) c is closed (err is nil for an   on c's loop
 //	                orderly close by either side)
 //	OnHandshakeError(c, err)  a TLS handshake failed on c's loop
@@ -24,20 +26,29 @@
 //
 // Callbacks of one connection never run at the same time, and they never
 // run on two loops: a connection belongs to one loop for its whole life.
-// A callback must not block: it holds up every connection of its loop.
-// Work that blocks goes to another goroutine, which answers with
-// AsyncWrite (or uses the blocking adapter, NetConn).
+// No callback runs inside another: a connection closed during a callback
+// (by Close, by a failed write, by a panic) gets its OnClose once that
+// callback has returned. A callback must not block: it holds up every
+// connection of its loop. Work that blocks goes to another goroutine,
+// which answers with AsyncWrite (or uses the blocking adapter, NetConn).
 //
 // # Connection methods and where they may be called
 //
-//	Read, Peek, Next, Discard, Buffered   in OnData only
+//	Read, Peek, Next, Discard, Buffered   in OnData of c
 //	Write, Writev, Close, CloseWrite,
 //	  PauseRead, ResumeRead,
-//	  OutboundBuffered                    in any callback of c's loop
-//	AsyncWrite, AsyncClose, Wake          from any goroutine
-//	ConnectionState                       in any callback of c's loop
-//	Context, SetContext, LocalAddr,
-//	  RemoteAddr, Fd                      anywhere
+//	  ConnectionState                     in any callback of c's loop (c's
+//	                                      own or another connection's)
+//	AsyncWrite, AsyncClose, Wake,
+//	  OutboundBuffered, Context,
+//	  LocalAddr, RemoteAddr, Fd           anywhere
+//
+// Called where it may not be, a method returns ErrWrongLoop and changes
+// nothing (Read, Peek, Next and Discard return nothing; Write sends
+// nothing). The check is cheap, so it is not perfect: a call from another
+// goroutine at the very moment c's loop runs a callback of its own is not
+// told apart from a call by that callback. Each method's documentation
+// lists what it returns.
 //
 // # Buffers
 //
@@ -47,16 +58,63 @@
 // copying; such a slice is valid only until OnData returns (or the next
 // Read, Next or Discard). Bytes OnData leaves unread are kept for the next
 // call (copied into a buffer of the connection's own, which is released as
-// soon as it is empty).
+// soon as it is empty), and every OnData is offered them, whatever brings
+// it: more data, Wake, ResumeRead, or the output draining. Up to
+// MaxInbound bytes may be left unread; past it the connection is closed
+// with ErrInboundFull.
 //
 // Writes made in a callback are gathered and sent with one write(2) or
 // writev(2) when the callback returns, so a request/response handler costs
 // one read and one write per event. What the socket does not take at once
 // waits in the connection's outbound buffer. Above HighWatermark the loop
-// stops reading from the connection (back-pressure: a client that does not
-// read cannot make the server buffer without bound); below LowWatermark it
-// reads again and calls OnWritable, the place to produce more output for a
-// client that is slow to take it.
+// stops reading from the connection; below LowWatermark it reads again
+// and calls OnWritable, the place to produce more output for a client
+// that is slow to take it.
+//
+// # Back-pressure for pipelined requests
+//
+// A handler whose answers are no larger than the requests (an echo, a
+// proxy) is bounded by the watermarks alone. One that answers small
+// requests with large answers is not: a client can send many requests at
+// once and read none of the answers, and the requests already read are
+// answered in OnData even though reading has stopped. For such a handler,
+// set MaxOutbound: Write then refuses, with ErrOutboundFull, to take the
+// connection's output past it. The pattern for a pipelined protocol:
+// parse a request with Peek, answer it, and only then consume it with
+// Discard; when Write returns ErrOutboundFull, leave the request unread
+// and return. Input left unread while output is pending is offered to
+// OnData again once the output has drained to LowWatermark, with no new
+// data needed. A client that does not read thus holds at most MaxOutbound
+// of the server's memory, plus its socket buffers. If the peer shuts down
+// its side after its last request, the connection stays open until those
+// requests are answered (unless the handler has OnEOF, which then
+// decides). Example_pipelining shows it. MaxOutbound is not on by
+// default: a handler that ignores Write's error would lose what it
+// refused.
+//
+// # Panics
+//
+// A callback that panics does not take the engine down: the panic is
+// recovered and logged with its stack, and the connection is reset (its
+// pending output is dropped and the peer gets an RST, not an orderly end,
+// so that half an answer never looks complete). OnClose then gets a
+// *PanicError with the panic value (errors.Is and errors.As reach a panic
+// value that is an error). A panic in OnClose, OnTick or OnPacket is
+// logged.
+//
+// # Stopping
+//
+// Shutdown, StopAccept and Close may be called from any goroutine,
+// including from inside a callback and from a Blocking handler, and never
+// deadlock. Close stops everything at once and does not wait. From
+// outside the loops, Shutdown waits until the engine has stopped (or ctx
+// ends) and StopAccept until no loop will accept again. A loop cannot
+// wait for itself, nor for another loop that may be waiting for it: from
+// inside a callback, Shutdown starts the shutdown and returns nil at once
+// (Serve returns when it is done), and StopAccept stops its own loop in
+// place and tells the others without waiting for them. The Shutdown and
+// StopAccepting Actions do the same as these calls. Ready tells when
+// Serve serves, so that nothing polls Addr.
 //
 // # Threads and the Go scheduler
 //

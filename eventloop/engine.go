@@ -3,6 +3,7 @@ package eventloop
 import (
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -21,9 +22,13 @@ var (
 	// ErrIdleTimeout is the OnClose cause of a connection closed for being
 	// idle longer than IdleTimeout.
 	ErrIdleTimeout = errors.New("eventloop: idle timeout")
-	// ErrOutboundFull is returned by AsyncWrite when the connection's
-	// output is over HighWatermark.
-	ErrOutboundFull = errors.New("eventloop: outbound buffer over the high watermark")
+	// ErrOutboundFull is returned by Write and Writev when the output would
+	// grow past MaxOutbound, and by AsyncWrite while it is over
+	// HighWatermark.
+	ErrOutboundFull = errors.New("eventloop: outbound buffer full")
+	// ErrInboundFull is the OnClose cause of a connection closed because
+	// its handler left more than MaxInbound bytes unread.
+	ErrInboundFull = errors.New("eventloop: unread inbound data over MaxInbound")
 	// ErrWrongLoop reports a connection method called where it may not be.
 	ErrWrongLoop = errors.New("eventloop: method called outside the connection's callbacks")
 )
@@ -58,6 +63,18 @@ type Engine struct {
 	// from a connection; 0 means 1 MiB. LowWatermark is where it reads
 	// again and calls OnWritable; 0 means a quarter of HighWatermark.
 	HighWatermark, LowWatermark int
+	// MaxOutbound bounds a connection's output: a Write that would take
+	// it past this many bytes (when it already holds some) returns
+	// ErrOutboundFull and queues nothing, so that a client that pipelines
+	// requests and reads nothing cannot make the server buffer their
+	// answers without bound (see the package documentation for the
+	// handler's side). 0 means no bound: it is not on by default, since
+	// a handler that ignores Write's error would lose what was refused.
+	MaxOutbound int
+	// MaxInbound bounds the input OnData may leave unread (a request that
+	// has not fully arrived): past it the connection is closed and OnClose
+	// gets ErrInboundFull. 0 means 4 MiB; a negative value means no bound.
+	MaxInbound int
 	// ReadBufferSize is the size of each loop's read buffer; 0 means 64 KiB.
 	ReadBufferSize int
 	// TickInterval is when OnTick is first called; 0 means 1s.
@@ -84,7 +101,9 @@ type Engine struct {
 	loops     []*loop
 	listeners []*socket.Socket
 	started   bool
-	noAccept  atomic.Bool // StopAccept was called: no loop starts another accept
+	ready     chan struct{} // see Ready
+	readyDone bool          // ready is closed
+	noAccept  atomic.Bool   // StopAccept was called: no loop starts another accept
 	closing   atomic.Bool
 	done      chan struct{}
 	stats     engineStats
@@ -225,6 +244,53 @@ func (e *Engine) Stats() Stats {
 	return st
 }
 
+// Ready returns a channel that is closed once Serve serves: its listeners
+// are watched (Addr returns the first one's address) and connections are
+// accepted. It is closed too when Serve returns without serving (an
+// error, or an engine closed before it ran), so a select on Ready and
+// Serve's result never hangs. It may be called before Serve, from any
+// goroutine.
+func (e *Engine) Ready() <-chan struct{} {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.readyChan()
+}
+
+// readyChan returns e.ready, making it; e.mu is held.
+func (e *Engine) readyChan() chan struct{} {
+	if e.ready == nil {
+		e.ready = make(chan struct{})
+	}
+	return e.ready
+}
+
+// markReady closes the Ready channel, once; e.mu is held.
+func (e *Engine) markReady() {
+	if !e.readyDone {
+		e.readyDone = true
+		close(e.readyChan())
+	}
+}
+
+// PanicError is the OnClose cause of a connection whose callback
+// panicked: the engine recovers the panic, logs it with its stack and
+// resets the connection (see the package documentation).
+type PanicError struct {
+	Callback string // "OnOpen", "OnData", ...
+	Value    any    // what the callback panicked with
+	Stack    []byte // the panicking goroutine's stack
+}
+
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("eventloop: %s panicked: %v", e.Callback, e.Value)
+}
+
+// Unwrap returns the panic value if it is an error.
+func (e *PanicError) Unwrap() error {
+	err, _ := e.Value.(error)
+	return err
+}
+
 func (e *Engine) logger() *slog.Logger {
 	if e.Logger != nil {
 		return e.Logger
@@ -244,6 +310,18 @@ func (e *Engine) lowWatermark() int {
 		return e.LowWatermark
 	}
 	return e.highWatermark() / 4
+}
+
+func (e *Engine) maxOutbound() int { return max(e.MaxOutbound, 0) }
+
+func (e *Engine) maxInbound() int {
+	switch {
+	case e.MaxInbound > 0:
+		return e.MaxInbound
+	case e.MaxInbound < 0:
+		return 0
+	}
+	return 4 << 20
 }
 
 func (e *Engine) readBufferSize() int {

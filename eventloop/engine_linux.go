@@ -20,10 +20,22 @@ import (
 // serves it until Shutdown or Close. With ReusePort (IP networks) each
 // loop gets a listener of its own (SO_REUSEPORT) on the same address.
 func (e *Engine) ListenAndServe(network, addr string) error {
+	lns, err := e.listen(network, addr)
+	if err != nil {
+		e.mu.Lock()
+		e.markReady() // no one waits for a Serve that will not run
+		e.mu.Unlock()
+		return err
+	}
+	return e.Serve(lns...)
+}
+
+// listen opens ListenAndServe's listeners.
+func (e *Engine) listen(network, addr string) ([]*socket.Socket, error) {
 	switch network {
 	case "tcp", "tcp4", "tcp6", "udp", "udp4", "udp6", "unix":
 	default:
-		return fmt.Errorf("eventloop: network %q: the engine serves tcp, tcp4, tcp6, udp, udp4, udp6 and unix", network)
+		return nil, fmt.Errorf("eventloop: network %q: the engine serves tcp, tcp4, tcp6, udp, udp4, udp6 and unix", network)
 	}
 	reuse := e.ReusePort && network != "unix"
 	count := 1
@@ -37,14 +49,14 @@ func (e *Engine) ListenAndServe(network, addr string) error {
 			for _, l := range lns {
 				l.Close()
 			}
-			return err
+			return nil, err
 		}
 		lns = append(lns, ln)
 		if i == 0 && count > 1 {
 			addr = ln.LocalAddr().String() // the others share the port the first one got
 		}
 	}
-	return e.Serve(lns...)
+	return lns, nil
 }
 
 func (e *Engine) loopCount() int {
@@ -72,6 +84,9 @@ func (e *Engine) Serve(listeners ...*socket.Socket) error {
 		for _, ln := range listeners {
 			ln.Close()
 		}
+		e.mu.Lock()
+		e.markReady() // no one waits for a Serve that has failed
+		e.mu.Unlock()
 		return err
 	}
 	if e.Handler == nil {
@@ -150,6 +165,7 @@ func (e *Engine) Serve(listeners ...*socket.Socket) error {
 		}
 	}
 	loops := e.loops
+	e.markReady()
 	e.mu.Unlock()
 
 	var wg sync.WaitGroup
@@ -188,7 +204,8 @@ func (e *Engine) closeLoops() {
 	}
 }
 
-// Addr returns the address of the (first) listener, or nil before Serve.
+// Addr returns the address of the (first) listener, or nil before Serve
+// (see Ready) and after a Serve that failed.
 func (e *Engine) Addr() net.Addr {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -199,13 +216,25 @@ func (e *Engine) Addr() net.Addr {
 }
 
 // Shutdown stops accepting at once, sends every connection's pending
-// output, closes the connections and stops the loops. If ctx ends first,
-// it closes what is left and returns ctx's error.
+// output, closes the connections and stops the loops. It returns nil when
+// the engine has stopped; if ctx ends first, it closes what is left at
+// once (as Close), waits for the loops to stop and returns ctx's error.
+// Close from any goroutine ends a waiting Shutdown (it returns nil).
+//
+// Called from a callback (on a loop), Shutdown starts the same and
+// returns nil at once, whatever ctx: the loop finishes the shutdown once
+// the callback has returned, and Serve returns when it is done. Waiting
+// there would wait for the very callback that is waiting. Returning
+// Shutdown from a callback does the same. From any other goroutine (a
+// Blocking handler's included) it waits as above: the engine closes the
+// caller's connection too, once its pending output is sent.
 func (e *Engine) Shutdown(ctx context.Context) error {
-	if !e.closing.CompareAndSwap(false, true) {
-		return e.wait(ctx)
+	if e.closing.CompareAndSwap(false, true) {
+		e.broadcast(func(l *loop) { l.beginShutdown(false) })
 	}
-	e.broadcast(func(l *loop) { l.beginShutdown(false) })
+	if e.callingLoop() != nil {
+		return nil
+	}
 	if err := e.wait(ctx); err != nil {
 		e.broadcast(func(l *loop) { l.beginShutdown(true) })
 		<-e.doneChan()
@@ -276,7 +305,10 @@ func (e *Engine) callingLoop() *loop {
 }
 
 // Close stops the engine at once: listeners and connections are closed
-// without waiting for pending output.
+// without waiting for pending output (OnClose gets a nil error). It does
+// not wait for the loops to stop (Serve returns when they have), so it
+// may be called from anywhere, a callback included; it always returns
+// nil.
 func (e *Engine) Close() error {
 	e.closing.Store(true)
 	e.broadcast(func(l *loop) { l.beginShutdown(true) })

@@ -47,4 +47,5 @@ func (l *loop) flushConn(c *Conn)               {}
 func (l *loop) closeAfterFlush(c *Conn)         {}
 func (l *loop) watch(c *Conn)                   {}
 func (l *loop) shutdownWrite(c *Conn) error     { return errUnsupported }
+func (l *loop) offerLater(c *Conn)              {}
 func sockAddr(fd int, peer bool) net.Addr       { return nil }

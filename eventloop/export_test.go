@@ -6,3 +6,11 @@ func SetDefaultBackend(b Backend) { defaultBackend = b }
 
 // DefaultBackend is the backend of the package's current test run.
 func DefaultBackend() Backend { return defaultBackend }
+
+// InCallback reports whether c's loop is running a callback: the tests of
+// ErrWrongLoop wait until it is not, since a call from another goroutine
+// that coincides with one of the loop's callbacks cannot be told apart.
+func InCallback(c *Conn) bool { return c.loop.inCallback.Load() }
+
+// PacketInCallback is InCallback for the loop of a datagram.
+func PacketInCallback(p *Packet) bool { return p.l.inCallback.Load() }

@@ -23,12 +23,16 @@ const (
 type Handler interface {
 	// OnOpen is called for a new connection, before any OnData.
 	OnOpen(c *Conn) Action
-	// OnData is called when c has inbound data: read it with Read, Peek,
-	// Next or Discard. Data left unread is offered again with the next call.
+	// OnData is called when c has inbound data, or when Wake asks: read
+	// it with Read, Peek, Next or Discard. Data left unread is offered
+	// again with the next call, whatever brings it (see the package
+	// documentation).
 	OnData(c *Conn) Action
-	// OnClose is called once, when c is closed: err is nil for an orderly
-	// close by either side, the cause otherwise (a reset, an idle timeout
-	// wrapping ErrIdleTimeout, engine shutdown).
+	// OnClose is called once, when c is closed, and never inside another
+	// callback: err is nil for an orderly close by either side, the cause
+	// otherwise (an *os.SyscallError for a failed read or write,
+	// ErrIdleTimeout, ErrInboundFull, a *PanicError, ErrEngineClosed for
+	// the connections left when the engine stops).
 	OnClose(c *Conn, err error)
 }
 

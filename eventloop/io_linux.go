@@ -3,7 +3,6 @@
 package eventloop
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"os"
@@ -21,7 +20,7 @@ func (l *loop) ready(tok token, r readiness) {
 		return
 	}
 	c := l.conns[fd]
-	if c == nil || int32(c.gen) != tok.tag {
+	if c == nil || int32(c.gen.Load()) != tok.tag {
 		return // about a descriptor closed earlier in this batch
 	}
 	if r&writable != 0 {
@@ -32,35 +31,84 @@ func (l *loop) ready(tok token, r readiness) {
 	}
 }
 
-// dispatch runs a callback, recovering a panic (the connection is closed
-// and the panic logged), then sends the output it wrote and acts on the
-// returned Action.
-func (l *loop) dispatch(c *Conn, f func() Action) {
-	act := None
-	func() {
-		defer func() {
-			if p := recover(); p != nil {
-				l.stats.panics.Add(1)
-				l.e.logger().Error("eventloop: handler panicked; closing the connection", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-				act = Close
-			}
-		}()
-		act = f()
-	}()
-	// Send what the callback wrote, to c and to any other connection, now:
-	// the rest of the batch can wait, the reply should not.
+// callback names a connection callback of the handler.
+type callback uint8
+
+const (
+	cbOpen callback = iota
+	cbData
+	cbWritable
+	cbEOF
+)
+
+func (cb callback) String() string {
+	return [...]string{"OnOpen", "OnData", "OnWritable", "OnEOF"}[cb]
+}
+
+// dispatch runs a callback of c, then sends the output it wrote, to c
+// and to any other connection (the rest of the batch can wait, the reply
+// should not), and acts on the returned Action. A callback that panics
+// resets c (see reset).
+func (l *loop) dispatch(c *Conn, cb callback) {
+	l.enter()
+	act, perr := l.call(c, cb)
+	if cb == cbData {
+		// Input left unread with output pending waits for the output to
+		// drain (flushConn offers it again then, which may be at once).
+		if l.rpos < len(l.win) && c.outLen > 0 {
+			c.flags |= fWaitDrain
+		} else {
+			c.flags &^= fWaitDrain
+		}
+		l.inData = nil // Read and its kin end with OnData; offer keeps the window
+	}
+	if perr != nil {
+		l.reset(c, perr)
+	}
 	l.flushDirty()
+	if c.flags&fClosed == 0 {
+		switch act {
+		case Close:
+			l.closeAfterFlush(c)
+		case Shutdown, StopAccepting:
+			l.engineAction(act)
+		}
+	}
+	l.leave()
+}
+
+// call runs the callback, recovering a panic into a PanicError.
+func (l *loop) call(c *Conn, cb callback) (act Action, perr *PanicError) {
+	defer func() {
+		if p := recover(); p != nil {
+			l.stats.panics.Add(1)
+			perr = &PanicError{Callback: cb.String(), Value: p, Stack: debug.Stack()}
+			l.e.logger().Error("eventloop: handler panicked; resetting the connection", "callback", perr.Callback, "panic", fmt.Sprint(p), "stack", string(perr.Stack))
+		}
+	}()
+	h := l.e.Handler
+	switch cb {
+	case cbOpen:
+		return h.OnOpen(c), nil
+	case cbData:
+		return h.OnData(c), nil
+	case cbWritable:
+		return h.(Writabler).OnWritable(c), nil
+	case cbEOF:
+		return h.(EOFHandler).OnEOF(c), nil
+	}
+	return None, nil
+}
+
+// reset closes c with a reset (SO_LINGER with a zero timeout: the peer
+// gets an RST, not an orderly end) and drops its pending output: after a
+// panic, whatever the callback left half done must not look complete.
+func (l *loop) reset(c *Conn, cause error) {
 	if c.flags&fClosed != 0 {
 		return
 	}
-	switch act {
-	case Close:
-		l.closeAfterFlush(c)
-	case Shutdown:
-		go l.e.Shutdown(context.Background())
-	case StopAccepting:
-		l.e.StopAccept()
-	}
+	unix.SetsockoptLinger(int(c.fd), unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+	l.closeNow(c, cause)
 }
 
 // read reads once into the loop's buffer (or the connection's leftover
@@ -75,7 +123,11 @@ func (l *loop) read(c *Conn) {
 	var err error
 	if len(c.in) > 0 {
 		if cap(c.in)-len(c.in) < 4096 {
-			grown := make([]byte, len(c.in), 2*cap(c.in)+4096)
+			size := 2*cap(c.in) + 4096
+			if max := l.e.maxInbound(); max > 0 {
+				size = min(size, max+4096) // offer closes c past max
+			}
+			grown := make([]byte, len(c.in), size)
 			copy(grown, c.in)
 			c.in = grown
 		}
@@ -108,9 +160,12 @@ func (l *loop) read(c *Conn) {
 	}
 }
 
-// eof handles the end of c's input: the peer has shut down its side.
-// What is left unread is offered once more; then the handler decides
-// (OnEOF), or the connection closes once its output is out.
+// eof handles the end of c's input: the peer has shut down its side. What
+// is left unread is offered once more; then the handler decides (OnEOF),
+// or the connection closes once its output is out. A request left unread
+// because its answer did not fit (OnData left input with output pending)
+// is answered first: the connection stops reading and closes when OnData
+// has taken the rest (see finishEOF).
 func (l *loop) eof(c *Conn) {
 	if c.tls != nil {
 		l.eofTLS(c)
@@ -122,32 +177,58 @@ func (l *loop) eof(c *Conn) {
 	if c.flags&fClosed != 0 {
 		return
 	}
-	if h, ok := l.e.Handler.(EOFHandler); ok {
-		c.flags |= fReadEOF
-		l.watch(c) // stop watching input: level-triggered EOF would repeat
-		l.dispatch(c, func() Action { return h.OnEOF(c) })
+	l.inputEnded(c)
+}
+
+// inputEnded is what follows the last offer of c's input: the handler's
+// OnEOF, or a close once the output is out and the requests read are
+// answered.
+func (l *loop) inputEnded(c *Conn) {
+	c.flags |= fReadEOF
+	l.watch(c) // stop watching input: level-triggered EOF would repeat
+	if _, ok := l.e.Handler.(EOFHandler); ok {
+		l.dispatch(c, cbEOF)
+		return
+	}
+	if c.flags&(fWaitDrain|fOfferDue) != 0 {
+		c.flags |= fEOFClose
 		return
 	}
 	l.closeAfterFlush(c)
 }
 
-// offer lends data to OnData and keeps what it leaves unread.
+// finishEOF closes c, after an offer of its unread input, if it was only
+// kept open to answer what the peer sent before its EOF and OnData has
+// taken all it will.
+func (l *loop) finishEOF(c *Conn) {
+	if c.flags&(fEOFClose|fClosed|fWaitDrain|fOfferDue) == fEOFClose {
+		l.closeAfterFlush(c)
+	}
+}
+
+// offer lends data to OnData and keeps what it leaves unread. Input left
+// unread while output is pending is offered again when the output drains
+// (see dispatch); input left beyond MaxInbound closes the connection.
 func (l *loop) offer(c *Conn, data []byte) {
 	l.win, l.rpos, l.inData = data, 0, c
-	l.dispatch(c, func() Action { return l.e.Handler.OnData(c) })
+	l.dispatch(c, cbData)
 	rest := l.win[l.rpos:]
-	l.win, l.rpos, l.inData = nil, 0, nil
+	l.win, l.rpos = nil, 0
 	if c.flags&fClosed != 0 {
 		return
 	}
 	switch {
 	case len(rest) == 0:
 		c.in = nil // idle connections hold no read buffer
+		return
 	case len(c.in) > 0 && &rest[0] == &c.in[len(c.in)-len(rest)]:
 		copy(c.in, rest) // compact the connection's own buffer
 		c.in = c.in[:len(rest)]
 	default:
 		c.in = append(make([]byte, 0, len(rest)+4096), rest...)
+	}
+	if max := l.e.maxInbound(); max > 0 && len(c.in) > max {
+		l.closeNow(c, ErrInboundFull)
 	}
 }
 
@@ -168,16 +249,20 @@ func errnoErr(e syscall.Errno) error {
 	return e
 }
 
-// flushDirty sends the output written during this round's callbacks.
+// flushDirty sends the output written during this round's callbacks. It
+// takes each connection off the list before flushing it: a flush that
+// fails closes the connection, whose OnClose may write to others and
+// flush again.
 func (l *loop) flushDirty() {
-	for i, c := range l.dirty {
+	for n := len(l.dirty); n > 0; n = len(l.dirty) {
+		c := l.dirty[n-1]
+		l.dirty[n-1] = nil
+		l.dirty = l.dirty[:n-1]
 		c.flags &^= fDirty
 		if c.flags&fClosed == 0 {
 			l.flushConn(c)
 		}
-		l.dirty[i] = nil
 	}
-	l.dirty = l.dirty[:0]
 }
 
 // flushConn writes c's output with one write(2) or writev(2), watches for
@@ -210,20 +295,27 @@ func (l *loop) flushConn(c *Conn) {
 		l.closeNow(c, nil)
 		return
 	}
-	// Writability: once the output is back at the low watermark after a
-	// callback left it above, reading resumes and OnWritable is due. It is
+	if c.outLen > l.e.lowWatermark() {
+		return
+	}
+	// Drained: once the output is back at the low watermark after a
+	// callback left it above, reading resumes and OnWritable is due; input
+	// OnData left unread for want of room is offered again. Both are
 	// queued, not called here, so that a fast reader cannot make the
-	// producer recurse, and runs once per loop round.
-	if c.flags&fAboveLow != 0 && c.outLen <= l.e.lowWatermark() {
+	// producer recurse, and run once per loop round.
+	if c.flags&fAboveLow != 0 {
 		c.flags &^= fAboveLow
 		if c.flags&fOverHigh != 0 {
 			c.flags &^= fOverHigh
 			l.watch(c)
 		}
-		if _, ok := l.e.Handler.(Writabler); ok && c.flags&fWritableDue == 0 {
-			c.flags |= fWritableDue
-			l.writable = append(l.writable, c)
+		if _, ok := l.e.Handler.(Writabler); ok {
+			l.queueDue(c, fWritableDue)
 		}
+	}
+	if c.flags&fWaitDrain != 0 {
+		c.flags &^= fWaitDrain
+		l.offerLater(c)
 	}
 }
 
@@ -275,7 +367,7 @@ func (l *loop) watch(c *Conn) {
 	if c.flags&fWantOut != 0 {
 		in |= wantWrite
 	}
-	l.p.mod(int(c.fd), in, int32(c.gen))
+	l.p.mod(int(c.fd), in, int32(c.gen.Load()))
 }
 
 // closeAfterFlush closes c once its pending output is sent: it stops
@@ -300,7 +392,8 @@ func (l *loop) closeAfterFlush(c *Conn) {
 }
 
 // closeNow closes c's descriptor at once, dropping pending output, and
-// calls OnClose with cause (nil for an orderly close).
+// calls OnClose with cause (nil for an orderly close): at once, or, if a
+// callback is running, when it has returned.
 func (l *loop) closeNow(c *Conn, cause error) {
 	if c.flags&fClosed != 0 {
 		return
@@ -311,8 +404,12 @@ func (l *loop) closeNow(c *Conn, cause error) {
 	}
 	due := true // OnClose
 	if c.tls != nil {
-		cause, due = l.closedTLS(c, cause) // before the descriptor goes: OnHandshakeError may ask for the address
+		// Before the descriptor goes: OnHandshakeError (a handshaking
+		// connection is never in a callback of the handler's, so it runs
+		// here) may ask for the address.
+		cause, due = l.closedTLS(c, cause)
 	}
+	c.gen.Store(0)
 	fd := int(c.fd)
 	l.conns[fd] = nil
 	l.nconns--
@@ -328,18 +425,9 @@ func (l *loop) closeNow(c *Conn, cause error) {
 	l.e.stats.active.Add(-1)
 	l.e.stats.closed.Add(1)
 	l.stats.closed.Add(1)
-	if !due {
-		return
+	if due {
+		l.closed(c, cause)
 	}
-	func() {
-		defer func() {
-			if p := recover(); p != nil {
-				l.stats.panics.Add(1)
-				l.e.logger().Error("eventloop: OnClose panicked", "panic", fmt.Sprint(p))
-			}
-		}()
-		l.e.Handler.OnClose(c, cause)
-	}()
 }
 
 // beginShutdown stops accepting; with force it closes every connection at

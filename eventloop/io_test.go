@@ -4,13 +4,14 @@ package eventloop_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"strings"
 	"sync"
-	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -101,104 +102,49 @@ func TestEchoMatrix(t *testing.T) {
 	}
 }
 
-// pusher writes as long as the client takes it: it keeps the output at the
-// high watermark and refills it in OnWritable.
-type pusher struct {
-	eventloop.BaseHandler
-	total int64
-	sent  atomic.Int64
-	block []byte
+type panicky struct {
+	echo
+	cause chan error
 }
-
-func (p *pusher) fill(c *eventloop.Conn) eventloop.Action {
-	for c.OutboundBuffered() < 1<<20 && p.sent.Load() < p.total {
-		c.Write(p.block)
-		p.sent.Add(int64(len(p.block)))
-	}
-	if p.sent.Load() >= p.total {
-		return eventloop.Close
-	}
-	return eventloop.None
-}
-func (p *pusher) OnOpen(c *eventloop.Conn) eventloop.Action     { return p.fill(c) }
-func (p *pusher) OnWritable(c *eventloop.Conn) eventloop.Action { return p.fill(c) }
-
-// TestSlowReaderBounded: a client that does not read cannot make the engine
-// buffer more than the watermarks allow.
-func TestSlowReaderBounded(t *testing.T) {
-	sockettest.LeakCheck(t)
-	p := &pusher{total: 1 << 30, block: make([]byte, 64<<10)}
-	e := &eventloop.Engine{Handler: p, Loops: 1, HighWatermark: 2 << 20}
-	addr, stop := start(t, e, "tcp", "127.0.0.1:0")
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	// The client reads nothing: wait until the engine has stopped
-	// producing (the socket buffers are full and the output sits over the
-	// low watermark, so OnWritable is not called again).
-	stuck := settled(t, p.sent.Load)
-	t.Logf("sent into a client that does not read: %d bytes", stuck)
-	if stuck > 16<<20 {
-		t.Fatalf("the engine buffered %d bytes for a client that does not read", stuck)
-	}
-	// Once the client reads, the rest flows.
-	c.SetDeadline(time.Now().Add(20 * time.Second))
-	n, err := io.CopyN(io.Discard, c, 64<<20)
-	if err != nil || n != 64<<20 {
-		t.Fatalf("read %d, %v", n, err)
-	}
-	c.Close()
-	stop()
-}
-
-// settled waits until value has stopped changing (the same over 100ms of
-// polls, after it first moved) and returns it.
-func settled(t testing.TB, value func() int64) int64 {
-	t.Helper()
-	waitFor(t, "the first change", func() bool { return value() != 0 })
-	last, same := value(), 0
-	waitFor(t, "the value to settle", func() bool {
-		v := value()
-		if v != last {
-			last, same = v, 0
-			return false
-		}
-		same++
-		time.Sleep(4 * time.Millisecond) // polls 5ms apart
-		return same >= 20
-	})
-	return last
-}
-
-type panicky struct{ echo }
 
 func (panicky) OnData(c *eventloop.Conn) eventloop.Action {
-	if bytes.Contains(c.Peek(-1), []byte("boom")) {
-		panic("boom")
+	if b, _ := c.Peek(-1); bytes.Contains(b, []byte("boom")) {
+		c.Write([]byte("half an answer")) // dropped: the connection is reset
+		panic(fmt.Errorf("handler: %w", io.ErrUnexpectedEOF))
 	}
 	return echo{}.OnData(c)
 }
 
-func TestPanicClosesOnlyThatConnection(t *testing.T) {
+func (h panicky) OnClose(c *eventloop.Conn, err error) { h.cause <- err }
+
+// TestPanicResetsOnlyThatConnection: a callback that panics resets its
+// connection (the peer sees an RST, and nothing of the output the
+// callback wrote), OnClose gets a *PanicError wrapping the panic value,
+// the panic is logged, and the other connections are served on.
+func TestPanicResetsOnlyThatConnection(t *testing.T) {
 	sockettest.LeakCheck(t)
 	var logs bytes.Buffer
 	var mu sync.Mutex
-	e := &eventloop.Engine{Handler: panicky{}, Loops: 1, Logger: slog.New(slog.NewTextHandler(lockedW{&logs, &mu}, nil))}
+	h := panicky{cause: make(chan error, 2)}
+	e := &eventloop.Engine{Handler: h, Loops: 1, Logger: slog.New(slog.NewTextHandler(lockedW{&logs, &mu}, nil))}
 	addr, stop := start(t, e, "tcp", "127.0.0.1:0")
 	bad, _ := net.Dial("tcp", addr)
+	defer bad.Close()
 	good, _ := net.Dial("tcp", addr)
 	defer good.Close()
 	bad.Write([]byte("boom"))
-	bad.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if n, err := bad.Read(make([]byte, 4)); n != 0 || err != io.EOF {
-		t.Fatalf("panicking connection: %d, %v", n, err)
+	bad.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := bad.Read(make([]byte, 64)); n != 0 || !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("panicking connection: read %d, %v; want a reset", n, err)
 	}
-	bad.Close()
+	err := recv(t, h.cause, "OnClose")
+	var pe *eventloop.PanicError
+	if !errors.As(err, &pe) || pe.Callback != "OnData" || len(pe.Stack) == 0 || !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("OnClose after a panic got %#v; want a *PanicError from OnData wrapping the panic value", err)
+	}
 	good.Write([]byte("fine"))
 	buf := make([]byte, 4)
-	good.SetReadDeadline(time.Now().Add(5 * time.Second))
+	good.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if _, err := io.ReadFull(good, buf); err != nil || string(buf) != "fine" {
 		t.Fatalf("the other connection: %q, %v", buf, err)
 	}
@@ -209,4 +155,83 @@ func TestPanicClosesOnlyThatConnection(t *testing.T) {
 	mu.Unlock()
 	good.Close()
 	stop()
+}
+
+// offerProbe takes one byte of "abcd", leaves "bcd" unread, and makes
+// the trigger under test happen; the next OnData reports what it sees.
+type offerProbe struct {
+	eventloop.BaseHandler
+	trigger string
+	first   *eventloop.Conn // the connection under test; the loop's only goroutine touches it
+	calls   int
+	paused  chan struct{} // the first OnData has returned its byte's worth
+	seen    chan string
+}
+
+func (h *offerProbe) OnData(c *eventloop.Conn) eventloop.Action {
+	if h.first != nil && c != h.first { // the connection that resumes the first
+		c.Discard(-1)
+		if err := h.first.ResumeRead(); err != nil {
+			h.seen <- "ResumeRead: " + err.Error()
+		}
+		return eventloop.None
+	}
+	if n, _ := c.Buffered(); h.calls == 0 && n < 4 {
+		return eventloop.None // wait for all of "abcd"
+	}
+	h.first = c
+	if h.calls++; h.calls > 1 {
+		b, _ := c.Next(-1)
+		h.seen <- string(b)
+		return eventloop.None
+	}
+	c.Next(1)
+	switch h.trigger {
+	case "Wake":
+		go c.Wake()
+	case "ResumeRead":
+		c.PauseRead()
+	case "output drained":
+		// An answer well over the high watermark: the handler stops there,
+		// as a pipelined server pacing itself by its output does.
+		c.Write(make([]byte, 1<<20))
+	}
+	close(h.paused)
+	return eventloop.None
+}
+
+// TestUnreadInputOffered: input OnData leaves unread is offered to the
+// next OnData whatever triggers it, without new data from the peer:
+// Wake, ResumeRead, the output draining.
+func TestUnreadInputOffered(t *testing.T) {
+	for _, trigger := range []string{"Wake", "ResumeRead", "output drained"} {
+		t.Run(trigger, func(t *testing.T) {
+			sockettest.LeakCheck(t)
+			h := &offerProbe{trigger: trigger, paused: make(chan struct{}), seen: make(chan string, 2)}
+			addr, stop := start(t, &eventloop.Engine{Handler: h, Loops: 1, HighWatermark: 64 << 10}, "tcp", "127.0.0.1:0")
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.Write([]byte("abcd"))
+			switch trigger {
+			case "ResumeRead":
+				recv(t, h.paused, "the first OnData")
+				b, err := net.Dial("tcp", addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer b.Close()
+				b.Write([]byte("go"))
+			case "output drained":
+				go io.CopyN(io.Discard, c, 1<<20)
+			}
+			if got := recv(t, h.seen, "the next OnData"); got != "bcd" {
+				t.Fatalf("the next OnData saw %q, want bcd", got)
+			}
+			c.Close()
+			stop()
+		})
+	}
 }

@@ -47,12 +47,13 @@ type loop struct {
 	spare   []task
 	stopped bool // under mu: the loop has stopped and its poller is closed
 
-	writable []*Conn // connections owed an OnWritable
-	iov      []unix.Iovec
-	wheel    *wheel
-	tickDur  time.Duration
-	nextWh   time.Time
-	nextTk   time.Time
+	due     []*Conn   // connections owed an OnWritable or an offer of their unread input (fWritableDue, fOfferDue)
+	closes  []closing // OnClose calls waiting for the running callback to return
+	iov     []unix.Iovec
+	wheel   *wheel
+	tickDur time.Duration
+	nextWh  time.Time
+	nextTk  time.Time
 
 	stats     *loopStats
 	shutting  bool
@@ -119,9 +120,67 @@ func (l *loop) run() (err error) {
 			return err
 		}
 		l.flushDirty()
-		l.runWritable()
+		l.runDue()
 		l.timers()
 	}
+}
+
+// closing is an OnClose call waiting to be made.
+type closing struct {
+	c     *Conn
+	cause error
+}
+
+// enter and leave bracket the loop's running of the handler's code (and
+// of tasks, which may call connection methods): connection methods work
+// inside, and return ErrWrongLoop outside. The OnClose calls of
+// connections closed inside wait until the outermost leave, so that no
+// OnClose runs nested in another callback; then the output they wrote
+// is sent.
+func (l *loop) enter() {
+	if l.depth == 0 {
+		l.inCallback.Store(true)
+	}
+	l.depth++
+}
+
+func (l *loop) leave() {
+	if l.depth == 1 {
+		for {
+			for i := 0; i < len(l.closes); i++ { // OnClose may close more
+				cl := l.closes[i]
+				l.closes[i] = closing{}
+				l.callOnClose(cl.c, cl.cause)
+			}
+			l.closes = l.closes[:0]
+			if len(l.dirty) == 0 {
+				break
+			}
+			l.flushDirty() // may close connections whose write fails
+		}
+		l.inCallback.Store(false)
+	}
+	l.depth--
+}
+
+// closed calls OnClose for a closed connection, at once or, inside a
+// callback, when it has returned.
+func (l *loop) closed(c *Conn, cause error) {
+	l.closes = append(l.closes, closing{c, cause})
+	if l.depth == 0 {
+		l.enter()
+		l.leave()
+	}
+}
+
+func (l *loop) callOnClose(c *Conn, cause error) {
+	defer func() {
+		if p := recover(); p != nil {
+			l.stats.panics.Add(1)
+			l.e.logger().Error("eventloop: OnClose panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		}
+	}()
+	l.e.Handler.OnClose(c, cause)
 }
 
 // stop marks the loop stopped, closes its poller and settles the work
@@ -140,6 +199,8 @@ func (l *loop) stop() {
 	left := l.tasks
 	l.tasks = nil
 	l.mu.Unlock()
+	l.enter()
+	defer l.leave()
 	for i := range left {
 		if t := &left[i]; t.kind == taskFunc {
 			t.fn(l)
@@ -168,6 +229,8 @@ func (l *loop) submit(t task) error {
 
 // runTasks drains the queue of work from other goroutines.
 func (l *loop) runTasks() {
+	l.enter()
+	defer l.leave()
 	l.mu.Lock()
 	tasks := l.tasks
 	l.tasks = l.spare[:0]
@@ -179,7 +242,7 @@ func (l *loop) runTasks() {
 			t.fn(l)
 		case taskWrite, taskClose, taskWake:
 			c := t.c
-			if c.loop != l || c.gen != t.gen || c.flags&fClosed != 0 {
+			if c.loop != l || c.gen.Load() != t.gen || c.flags&fClosed != 0 {
 				t.settle(ErrConnClosed)
 				break
 			}
@@ -191,7 +254,8 @@ func (l *loop) runTasks() {
 			case taskClose:
 				l.closeAfterFlush(c)
 			case taskWake:
-				l.dispatch(c, func() Action { return l.e.Handler.OnData(c) })
+				l.offer(c, c.in) // with the input left unread, if any
+				l.finishEOF(c)
 			}
 		}
 		*t = task{}
@@ -199,29 +263,56 @@ func (l *loop) runTasks() {
 	l.spare = tasks[:0]
 }
 
-// runWritable calls OnWritable for the connections owed one at the start
-// of the round; those owed another after it wait for the next round.
-func (l *loop) runWritable() {
-	n := len(l.writable)
-	if n == 0 {
-		return
-	}
-	w := l.e.Handler.(Writabler)
-	for i := 0; i < n; i++ {
-		c := l.writable[i]
-		l.writable[i] = nil
-		c.flags &^= fWritableDue
-		if c.flags&(fClosed|fClosing) == 0 {
-			l.dispatch(c, func() Action { return w.OnWritable(c) })
-		}
-	}
-	l.writable = append(l.writable[:0], l.writable[n:]...)
+// offerLater queues c's unread input to be offered to OnData in this
+// round, after the running callback.
+func (l *loop) offerLater(c *Conn) {
+	l.queueDue(c, fOfferDue)
 }
 
-// timeoutMs is how long the poller may sleep: not at all while OnWritable
-// calls are due, otherwise until the next wheel tick or OnTick, or forever.
+// queueDue puts c in the due list for flag (fWritableDue or fOfferDue).
+func (l *loop) queueDue(c *Conn, flag uint32) {
+	if c.flags&(fWritableDue|fOfferDue) == 0 {
+		l.due = append(l.due, c)
+	}
+	c.flags |= flag
+}
+
+// runDue calls OnWritable, then offers the unread input, for the
+// connections due at the start of the round; those due again after it
+// wait for the next round. Input is offered only while OnData may run
+// (not paused, not over the high watermark); when output stands in the
+// way, the offer waits for it to drain again.
+func (l *loop) runDue() {
+	n := len(l.due)
+	for i := 0; i < n; i++ {
+		c := l.due[i]
+		l.due[i] = nil
+		f := c.flags
+		c.flags &^= fWritableDue | fOfferDue
+		if c.flags&(fClosed|fClosing) != 0 {
+			continue
+		}
+		if f&fWritableDue != 0 {
+			l.dispatch(c, cbWritable)
+		}
+		if f&fOfferDue == 0 || len(c.in) == 0 || c.flags&(fClosed|fClosing|fPaused) != 0 {
+			continue
+		}
+		if c.flags&fOverHigh != 0 {
+			c.flags |= fWaitDrain
+			continue
+		}
+		l.offer(c, c.in)
+		l.finishEOF(c)
+	}
+	l.due = append(l.due[:0], l.due[n:]...)
+}
+
+// timeoutMs is how long the poller may sleep: not at all while
+// connections are due, otherwise until the next wheel tick or OnTick, or
+// forever.
 func (l *loop) timeoutMs() int {
-	if len(l.writable) > 0 {
+	if len(l.due) > 0 {
 		return 0
 	}
 	var next time.Time
@@ -281,6 +372,8 @@ func (l *loop) timers() {
 }
 
 func (l *loop) callTick() (next time.Duration, act Action) {
+	l.enter()
+	defer l.leave()
 	defer func() {
 		if p := recover(); p != nil {
 			l.stats.panics.Add(1)
@@ -291,11 +384,12 @@ func (l *loop) callTick() (next time.Duration, act Action) {
 	return l.e.Handler.(Ticker).OnTick()
 }
 
-// engineAction carries out the Actions that concern the whole engine.
+// engineAction carries out the Actions that concern the whole engine;
+// on a loop neither call waits.
 func (l *loop) engineAction(act Action) {
 	switch act {
 	case Shutdown:
-		go l.e.Shutdown(context.Background())
+		l.e.Shutdown(context.Background())
 	case StopAccepting:
 		l.e.StopAccept()
 	}

@@ -17,7 +17,7 @@ import (
 type statsHandler struct{ eventloop.BaseHandler }
 
 func (statsHandler) OnData(c *eventloop.Conn) eventloop.Action {
-	b := c.Next(-1)
+	b, _ := c.Next(-1)
 	switch {
 	case strings.HasPrefix(string(b), "panic"):
 		panic("asked to")

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/socketkit/socketkit/eventloop"
 	"github.com/socketkit/socketkit/internal/sockettest"
+	"github.com/socketkit/socketkit/socket"
 )
 
 var backendFlag = flag.String("backend", "both", "the engine backend the tests run on: epoll, io_uring or both")
@@ -77,7 +79,8 @@ func backendOf(e *eventloop.Engine) eventloop.Backend {
 type echo struct{ eventloop.BaseHandler }
 
 func (echo) OnData(c *eventloop.Conn) eventloop.Action {
-	c.Write(c.Next(-1))
+	b, _ := c.Next(-1)
+	c.Write(b)
 	return eventloop.None
 }
 
@@ -92,11 +95,12 @@ func start(t testing.TB, e *eventloop.Engine, network, addr string) (string, fun
 	t.Helper()
 	errc := make(chan error, 1)
 	go func() { errc <- e.ListenAndServe(network, addr) }()
-	for i := 0; i < 500 && e.Addr() == nil; i++ {
-		time.Sleep(2 * time.Millisecond)
+	select {
+	case <-e.Ready():
+	case <-time.After(10 * time.Second):
 	}
 	if e.Addr() == nil {
-		t.Fatal("engine did not start")
+		t.Fatalf("engine did not start: %v", <-errc)
 	}
 	stopped := false
 	stop := func() {
@@ -150,3 +154,17 @@ type lockedW struct {
 }
 
 func (l lockedW) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.w.Write(p) }
+
+// discardLogger keeps the engine's expected complaints out of the test
+// output.
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// listener opens a TCP listener on a free loopback port, for Serve.
+func listener(t testing.TB) (*socket.Socket, string) {
+	t.Helper()
+	ln, err := socket.Listen("tcp", "127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln, ln.LocalAddr().String()
+}

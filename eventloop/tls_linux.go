@@ -204,7 +204,7 @@ func (l *loop) handshake(c *Conn, data []byte) {
 	t.open = true
 	t.hs = nil // the handshake's state goes
 	l.e.stats.handshakes.Add(1)
-	l.dispatch(c, func() Action { return l.e.Handler.OnOpen(c) })
+	l.dispatch(c, cbOpen)
 	if c.flags&fClosed == 0 {
 		// Records that came with the handshake's last flight.
 		l.inputTLS(c, nil)
@@ -279,7 +279,9 @@ func (l *loop) decryptTLS(c *Conn, data []byte) {
 // peerClosedTLS handles the peer's close_notify (or a TCP end at a record
 // boundary, which crypto/tls takes for one): reading stops, and the
 // connection closes once its output is out (with a close_notify of its
-// own), or, with an EOFHandler, stays open for writing as OnEOF decides.
+// own), or, with an EOFHandler, stays open for writing as OnEOF decides;
+// requests left unread for want of room are answered first, as without
+// TLS (see eof).
 func (l *loop) peerClosedTLS(c *Conn) {
 	t := c.tls
 	t.closeNote = true
@@ -289,13 +291,11 @@ func (l *loop) peerClosedTLS(c *Conn) {
 			return
 		}
 	}
-	if h, ok := l.e.Handler.(EOFHandler); ok && c.flags&fClosing == 0 {
-		c.flags |= fReadEOF
-		l.watch(c)
-		l.dispatch(c, func() Action { return h.OnEOF(c) })
+	if c.flags&fClosing != 0 {
+		l.closeAfterFlush(c)
 		return
 	}
-	l.closeAfterFlush(c)
+	l.inputEnded(c)
 }
 
 // closingTLS is closeAfterFlush's part for a TLS connection: a

@@ -25,12 +25,12 @@ type lineEcho struct {
 
 func (h *lineEcho) OnData(c *eventloop.Conn) eventloop.Action {
 	for {
-		b := c.Peek(-1)
+		b, _ := c.Peek(-1)
 		i := bytes.IndexByte(b, '\n')
 		if i < 0 {
 			return eventloop.None
 		}
-		line := c.Next(i + 1)
+		line, _ := c.Next(i + 1)
 		c.Write(line)
 		if h.lines != nil {
 			h.lines <- string(line)
@@ -45,7 +45,7 @@ func (h *lineEcho) OnData(c *eventloop.Conn) eventloop.Action {
 type httpHello struct{ tlsEcho }
 
 func (h *httpHello) OnData(c *eventloop.Conn) eventloop.Action {
-	if !bytes.Contains(c.Peek(-1), []byte("\r\n\r\n")) {
+	if b, _ := c.Peek(-1); !bytes.Contains(b, []byte("\r\n\r\n")) {
 		return eventloop.None
 	}
 	c.Discard(-1)

@@ -301,7 +301,8 @@ type asyncGreeter struct {
 }
 
 func (h *asyncGreeter) OnData(c *eventloop.Conn) eventloop.Action {
-	b := string(c.Next(-1))
+	in, _ := c.Next(-1)
+	b := string(in)
 	switch {
 	case strings.HasPrefix(b, "hello"):
 		go func() {

@@ -4,6 +4,7 @@ package eventloop
 
 import (
 	"fmt"
+	"runtime/debug"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -75,20 +76,14 @@ func (l *loop) readPackets(fd int) {
 		return // EAGAIN, or an ICMP error report for an earlier send
 	}
 	n := int(r)
+	l.enter()
+	defer l.leave()
 	for i := 0; i < n; i++ {
 		size := int(u.in[i].n)
 		l.stats.bytesIn.Add(uint64(size))
 		l.stats.msgsIn.Add(1)
 		u.pkt = Packet{Data: u.inBuf[i][:size], From: rawaddr.Decode(&u.names[i]), l: l}
-		func() {
-			defer func() {
-				if p := recover(); p != nil {
-					l.stats.panics.Add(1)
-					l.e.logger().Error("eventloop: OnPacket panicked", "panic", p)
-				}
-			}()
-			h.OnPacket(&u.pkt)
-		}()
+		l.engineAction(l.callOnPacket(h, &u.pkt))
 	}
 	l.e.stats.accepted.Add(uint64(n))
 	l.stats.accepted.Add(uint64(n))
@@ -96,9 +91,25 @@ func (l *loop) readPackets(fd int) {
 	l.sendReplies()
 }
 
+// callOnPacket runs OnPacket, logging a panic: a datagram has no
+// connection to reset.
+func (l *loop) callOnPacket(h PacketHandler, p *Packet) (act Action) {
+	defer func() {
+		if v := recover(); v != nil {
+			l.stats.panics.Add(1)
+			l.e.logger().Error("eventloop: OnPacket panicked", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			act = None
+		}
+	}()
+	return h.OnPacket(p)
+}
+
 // reply queues b (copied) to be sent to p's sender when the batch is
 // done.
 func (l *loop) reply(p *Packet, b []byte) error {
+	if !l.inCallback.Load() {
+		return ErrWrongLoop
+	}
 	u := l.udp
 	if u.nout == udpBatch {
 		l.sendReplies()

@@ -3,6 +3,7 @@
 package eventloop_test
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"testing"
@@ -29,7 +30,7 @@ func TestUDPEcho(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				c.SetDeadline(time.Now().Add(5 * time.Second))
+				c.SetDeadline(time.Now().Add(10 * time.Second))
 				for j := 0; j < 10; j++ {
 					msg := fmt.Sprintf("datagram %d.%d", i, j)
 					c.Write([]byte(msg))
@@ -44,4 +45,35 @@ func TestUDPEcho(t *testing.T) {
 			stop()
 		})
 	}
+}
+
+// keeper keeps the packet it was handed, which it may not.
+type keeper struct {
+	echo
+	kept chan *eventloop.Packet
+}
+
+func (h *keeper) OnPacket(p *eventloop.Packet) eventloop.Action {
+	h.kept <- p
+	return eventloop.None
+}
+
+// TestReplyOffLoop: Reply called after OnPacket has returned, from
+// another goroutine, returns ErrWrongLoop and sends nothing.
+func TestReplyOffLoop(t *testing.T) {
+	sockettest.LeakCheck(t)
+	h := &keeper{kept: make(chan *eventloop.Packet, 1)}
+	addr, stop := start(t, &eventloop.Engine{Handler: h, Loops: 1}, "udp", "127.0.0.1:0")
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte("x"))
+	p := recv(t, h.kept, "OnPacket")
+	waitFor(t, "the loop to leave OnPacket", func() bool { return !eventloop.PacketInCallback(p) })
+	if err := p.Reply([]byte("late")); !errors.Is(err, eventloop.ErrWrongLoop) {
+		t.Fatalf("Reply off the loop: %v, want ErrWrongLoop", err)
+	}
+	stop()
 }

@@ -652,8 +652,8 @@ func (u *uring) accepted(lfd int32, cqe *uringCQE, final bool) {
 			l.stopAccepting() // StopAccept's task for this loop may still be queued
 			l.register(nfd)
 		case l.e.MaxConns > 0 && l.e.stats.active.Load() >= int64(l.e.MaxConns):
+			l.e.stats.rejected.Add(1) // counted before the client can see the close
 			unix.Close(nfd)
-			l.e.stats.rejected.Add(1)
 		default:
 			l.acceptDelay = 0
 			l.register(nfd)
@@ -742,4 +742,4 @@ func (u *uring) dropChunk(b []byte) {
 }
 
 // generation is c's generation, as a completion carries it.
-func (c *Conn) generation() uint32 { return c.gen & genMask }
+func (c *Conn) generation() uint32 { return c.gen.Load() & genMask }

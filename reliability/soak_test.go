@@ -64,7 +64,8 @@ func serverTarget(name string, h ss.HandlerFunc, d func() ss.Dispatcher) target 
 type engineEcho struct{ eventloop.BaseHandler }
 
 func (engineEcho) OnData(c *eventloop.Conn) eventloop.Action {
-	c.Write(c.Next(-1))
+	b, _ := c.Next(-1)
+	c.Write(b)
 	return eventloop.None
 }
 

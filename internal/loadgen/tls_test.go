@@ -18,7 +18,8 @@ import (
 type echo struct{ eventloop.BaseHandler }
 
 func (echo) OnData(c *eventloop.Conn) eventloop.Action {
-	c.Write(c.Next(-1))
+	b, _ := c.Next(-1)
+	c.Write(b)
 	return eventloop.None
 }
 

@@ -82,7 +82,8 @@ func (loopHTTP) OnData(c *eventloop.Conn) eventloop.Action {
 	// Scratch on the stack: loops run OnData at the same time, and Write
 	// copies.
 	var buf [4096]byte
-	n, out, closing := answer(c.Peek(-1), buf[:0])
+	in, _ := c.Peek(-1)
+	n, out, closing := answer(in, buf[:0])
 	c.Discard(n)
 	c.Write(out)
 	if closing {

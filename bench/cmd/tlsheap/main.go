@@ -27,15 +27,19 @@ import (
 
 	ntls "github.com/lesismal/llib/std/crypto/tls"
 	"github.com/lesismal/nbio"
-	"github.com/lesismal/nbio/logging"
 	nbiotls "github.com/lesismal/nbio/extension/tls"
+	"github.com/lesismal/nbio/logging"
 
 	"github.com/socketkit/socketkit/eventloop"
 )
 
 type echo struct{ eventloop.BaseHandler }
 
-func (echo) OnData(c *eventloop.Conn) eventloop.Action { c.Write(c.Next(-1)); return eventloop.None }
+func (echo) OnData(c *eventloop.Conn) eventloop.Action {
+	b, _ := c.Next(-1)
+	c.Write(b)
+	return eventloop.None
+}
 
 func rssKB() int64 {
 	b, _ := os.ReadFile("/proc/self/status")

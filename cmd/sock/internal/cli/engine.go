@@ -26,7 +26,8 @@ import (
 type loopEcho struct{ eventloop.BaseHandler }
 
 func (loopEcho) OnData(c *eventloop.Conn) eventloop.Action {
-	c.Write(c.Next(-1))
+	b, _ := c.Next(-1)
+	c.Write(b)
 	return eventloop.None
 }
 
@@ -142,7 +143,7 @@ func (h *loopChat) OnData(c *eventloop.Conn) eventloop.Action {
 		return eventloop.Close
 	}
 	for {
-		b := c.Peek(-1)
+		b, _ := c.Peek(-1)
 		i := bytes.IndexByte(b, '\n')
 		if i < 0 {
 			if len(b) > maxChatLine {
