@@ -3,7 +3,10 @@
 package eventloop_test
 
 import (
+	"errors"
+	"io"
 	"net"
+	"syscall"
 	"testing"
 	"time"
 
@@ -36,12 +39,17 @@ func TestMaxConns(t *testing.T) {
 	defer b.Close()
 	recv(t, h.ch, "the first OnOpen")
 	recv(t, h.ch, "the second OnOpen")
-	c, _ := net.Dial("tcp", addr)
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if n, _ := c.Read(make([]byte, 1)); n != 0 {
-		t.Fatal("third connection served")
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := c.Read(make([]byte, 1)); n != 0 || !errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("third connection: Read = %d, %v; want it closed at once", n, err)
 	}
 	c.Close()
+	// The loop counts the rejection after the close the client has seen.
+	waitFor(t, "the rejection counted", func() bool { return e.Stats().Rejected >= 1 })
 	if st := e.Stats(); st.Rejected != 1 || st.Active != 2 {
 		t.Fatalf("stats %+v", st)
 	}
