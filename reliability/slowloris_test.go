@@ -27,10 +27,11 @@ func lineHandler(ctx context.Context, c net.Conn) error {
 
 // TestSlowloris: 200 clients trickle a byte every 500ms and never finish
 // their line; 50 normal clients make requests beside them. The slow ones
-// are closed on the 2s absolute deadline (within 10%), the normal ones
-// are not held up by them: their p99 stays under 1s (a client stuck
-// behind the slow ones would wait their 2 s; the figure is recorded, the
-// bound is generous because the machine is shared).
+// are closed on the 2s absolute deadline (not before 1.8 s, and by 4 s,
+// well before the 10 s a deadline pushed back by each byte would give);
+// the normal ones are not held up by them: their p99 stays under 1s (a
+// client stuck behind the slow ones would wait their 2 s; the figure is
+// recorded, the bound is generous because the machine is shared).
 func TestSlowloris(t *testing.T) {
 	for _, d := range lifecycle {
 		t.Run(d.name, func(t *testing.T) {
@@ -41,11 +42,14 @@ func TestSlowloris(t *testing.T) {
 			var mu sync.Mutex
 			var slowLife []time.Duration
 			var slowErrs []error
+			var dialed sync.WaitGroup
 			for i := 0; i < 200; i++ {
 				wg.Add(1)
+				dialed.Add(1)
 				go func() {
 					defer wg.Done()
 					c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+					dialed.Done()
 					if err != nil {
 						mu.Lock()
 						slowErrs = append(slowErrs, err)
@@ -76,7 +80,7 @@ func TestSlowloris(t *testing.T) {
 					}
 				}()
 			}
-			time.Sleep(200 * time.Millisecond) // the slow ones are in
+			dialed.Wait() // the slow ones are in
 			var lat []time.Duration
 			var normalErrs int
 			var nwg sync.WaitGroup
@@ -133,9 +137,15 @@ func TestSlowloris(t *testing.T) {
 			if len(slowLife) != 200 {
 				t.Fatalf("%d of 200 slow clients were closed", len(slowLife))
 			}
+			// None is closed early; none lives on much past the deadline (a
+			// deadline that each byte pushed back would keep them until the
+			// client's own 10 s). The upper bound is loose: on a loaded
+			// machine the handler that sets the deadline and the client that
+			// sees the close can each start late (2.43 s was measured on 2
+			// busy cores).
 			lo, hi := slowLife[0], slowLife[len(slowLife)-1]
-			if lo < deadline*9/10 || hi > deadline*11/10+200*time.Millisecond {
-				t.Errorf("slow clients closed after %v..%v, want %v ±10%%", lo, hi, deadline)
+			if lo < deadline*9/10 || hi > 2*deadline {
+				t.Errorf("slow clients closed after %v..%v, want %v (-10%%, +100%%)", lo, hi, deadline)
 			}
 		})
 	}
