@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -49,7 +48,7 @@ func TestCreationFlags(t *testing.T) {
 	check("Dup", d)
 	// SyscallConn's Read waits on the poller like the socket's own calls.
 	rc, _ := b.SyscallConn()
-	go func() { time.Sleep(20 * time.Millisecond); a.Send([]byte("raw"), 0) }()
+	go func() { sockettest.WaitBlocked(t, 1, "socket_test.TestCreationFlags"); a.Send([]byte("raw"), 0) }()
 	var n int
 	if err := rc.Read(func(fd uintptr) bool {
 		var err error
@@ -122,7 +121,7 @@ func TestInjectedErrorsRetried(t *testing.T) {
 		}
 		return nil
 	})
-	go func() { time.Sleep(20 * time.Millisecond); c.Send([]byte("hi"), 0) }()
+	go func() { sockettest.WaitBlocked(t, 1, "socket_test.TestInjectedErrorsRetried"); c.Send([]byte("hi"), 0) }()
 	if n, err := s.Recv(buf, socket.MSG_WAITALL); err != nil || n != 2 {
 		t.Fatalf("Recv with injected EAGAIN: %d, %v", n, err)
 	}

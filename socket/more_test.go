@@ -30,7 +30,7 @@ func TestContextVariants(t *testing.T) {
 
 	// Cancel wakes a blocked AcceptContext with ctx.Err().
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() { time.Sleep(30 * time.Millisecond); cancel() }()
+	go func() { sockettest.WaitBlocked(t, 1, "socket_test.TestContextVariants"); cancel() }()
 	if _, _, err := ln.AcceptContext(ctx); !errors.Is(err, context.Canceled) {
 		t.Fatalf("AcceptContext after cancel: %v", err)
 	}

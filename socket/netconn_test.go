@@ -185,7 +185,7 @@ func TestListenerAdapter(t *testing.T) {
 	l.SetDeadline(time.Time{})
 	accepted := make(chan error, 1)
 	go func() { _, err := l.Accept(); accepted <- err }()
-	time.Sleep(20 * time.Millisecond)
+	sockettest.WaitBlocked(t, 1, "socket.(*Listener).Accept")
 	l.Close()
 	select {
 	case err := <-accepted:

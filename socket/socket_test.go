@@ -333,7 +333,9 @@ func TestCloseUnblocks(t *testing.T) {
 			mu.Unlock()
 		}()
 	}
-	time.Sleep(100 * time.Millisecond) // let them block
+	// Close only once each call waits in the poller: a Close before the
+	// call would test nothing.
+	sockettest.WaitBlocked(t, 4, "socket_test.TestCloseUnblocks.func")
 	for _, s := range closers {
 		s.Close()
 	}
@@ -417,8 +419,11 @@ func TestTimeout(t *testing.T) {
 	if _, err := s.Recv(make([]byte, 4), 0); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("second Recv: %v", err)
 	}
-	// Data that arrives within the timeout is received.
-	go func() { time.Sleep(10 * time.Millisecond); c.Send([]byte("ok"), 0) }()
+	// Data that arrives while a Recv with a timeout waits is received (the
+	// timeout is long here: a loaded machine can take more than 50ms to
+	// run the sender, which sends once the Recv waits).
+	s.SetTimeout(2 * sockettest.Patience(t))
+	go func() { sockettest.WaitBlocked(t, 1, "socket_test.TestTimeout"); c.Send([]byte("ok"), 0) }()
 	if n, err := s.Recv(make([]byte, 4), 0); n != 2 || err != nil {
 		t.Fatalf("Recv = %d, %v", n, err)
 	}
@@ -661,9 +666,9 @@ func TestEPIPE(t *testing.T) {
 	// The first send may succeed (the peer answers RST); later ones fail
 	// with EPIPE or ECONNRESET, and the process gets no SIGPIPE.
 	var err error
-	for i := 0; i < 10 && err == nil; i++ {
+	deadline := time.Now().Add(sockettest.Patience(t))
+	for err == nil && time.Now().Before(deadline) {
 		_, err = c.Send([]byte("x"), 0)
-		time.Sleep(5 * time.Millisecond)
 	}
 	if !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
 		t.Fatalf("send to closed peer: %v; want EPIPE or ECONNRESET", err)
@@ -837,7 +842,7 @@ func TestThreadsDoNotGrow(t *testing.T) {
 		}()
 	}
 	started.Wait()
-	time.Sleep(200 * time.Millisecond)
+	sockettest.WaitBlocked(t, len(socks), "socket.(*Socket).Recv")
 	during := sockettest.Threads()
 	t.Logf("threads before %d, with %d goroutines blocked in Recv: %d", before, len(socks), during)
 	if during-before > 50 {
