@@ -65,15 +65,18 @@ func testTimeouts(t *testing.T, d dispatcherCase) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		srv.IdleTimeout = 100 * time.Millisecond
+		// The timeout is long next to the gaps between exchanges so that a
+		// loaded machine, which can hold a goroutine back for a few hundred
+		// milliseconds, does not make a gap look idle.
+		srv.IdleTimeout = 600 * time.Millisecond
 		srv.Logger = slog.New(slog.DiscardHandler)
 		serve(t, srv)
 		c := dial(t, srv)
-		// Activity keeps it open past the idle timeout...
+		// Activity keeps it open past the idle timeout (3 gaps of 250ms)...
 		var last time.Time
 		for i := 0; i < 4; i++ {
 			if i > 0 {
-				time.Sleep(60 * time.Millisecond)
+				time.Sleep(250 * time.Millisecond) // the point: a gap shorter than the timeout
 			}
 			if err := exchange(c, []byte("keepalive")); err != nil {
 				t.Fatalf("active connection closed: %v", err)
@@ -84,8 +87,8 @@ func testTimeouts(t *testing.T, d dispatcherCase) {
 		if n, _ := c.Recv(make([]byte, 1), 0); n != 0 {
 			t.Fatal("data on an idle connection")
 		}
-		if el := time.Since(last); el < 90*time.Millisecond || el > 5*time.Second {
-			t.Fatalf("idle connection closed %v after the last activity; want about 100ms", el)
+		if el := time.Since(last); el < 540*time.Millisecond || el > 5*time.Second {
+			t.Fatalf("idle connection closed %v after the last activity; want about 600ms", el)
 		}
 	})
 	t.Run("request", func(t *testing.T) {
@@ -93,26 +96,29 @@ func testTimeouts(t *testing.T, d dispatcherCase) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		srv.IdleTimeout = 200 * time.Millisecond
-		srv.RequestTimeout = 300 * time.Millisecond
+		srv.IdleTimeout = 1 * time.Second
+		srv.RequestTimeout = 1500 * time.Millisecond
 		srv.Logger = slog.New(slog.DiscardHandler)
 		serve(t, srv)
 		c := dial(t, srv)
 		// A client trickling a byte every 50ms beats the idle timeout, but
-		// not the absolute request deadline.
+		// not the absolute request deadline. (The idle timeout is long next
+		// to the trickle's gaps, which a loaded machine can stretch.)
 		start := time.Now()
 		var err2 error
-		for time.Since(start) < 3*time.Second {
+		for time.Since(start) < 10*time.Second {
 			if _, err2 = c.Send([]byte("x"), 0); err2 != nil {
 				break
 			}
 			if n, err := c.Recv(make([]byte, 1), 0); n == 0 || err != nil {
 				break
 			}
-			time.Sleep(50 * time.Millisecond)
+			time.Sleep(50 * time.Millisecond) // the point: the trickle
 		}
-		if el := time.Since(start); el < 250*time.Millisecond || el > 2*time.Second {
-			t.Fatalf("trickling client closed after %v; want about 300ms", el)
+		// Not before the deadline; and long before the 10 s a deadline that
+		// each byte pushed back would give.
+		if el := time.Since(start); el < 1350*time.Millisecond || el > 5*time.Second {
+			t.Fatalf("trickling client closed after %v; want about 1.5s", el)
 		}
 	})
 }
