@@ -95,9 +95,10 @@ func start(t testing.TB, e *eventloop.Engine, network, addr string) (string, fun
 	t.Helper()
 	errc := make(chan error, 1)
 	go func() { errc <- e.ListenAndServe(network, addr) }()
+	// A loaded machine can take seconds to run the serving goroutine.
 	select {
 	case <-e.Ready():
-	case <-time.After(10 * time.Second):
+	case <-time.After(sockettest.Patience(t)):
 	}
 	if e.Addr() == nil {
 		t.Fatalf("engine did not start: %v", <-errc)
