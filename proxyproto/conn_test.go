@@ -246,7 +246,8 @@ func TestListener(t *testing.T) {
 		c := dial("")
 		defer c.Close()
 		go func() {
-			time.Sleep(200 * time.Millisecond)
+			// Accept has closed the rejected one and waits for the next.
+			sockettest.WaitBlocked(t, 1, "proxyproto.(*Listener).Accept")
 			policy.Store(int32(proxyproto.Require))
 			if c2, err := net.Dial("tcp", inner.Addr().String()); err == nil {
 				c2.Write([]byte("PROXY UNKNOWN\r\n"))
