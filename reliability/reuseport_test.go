@@ -48,7 +48,13 @@ func TestReusePortHandover(t *testing.T) {
 					t.Fatalf("connect %d: %v", i, err)
 				}
 			}
-			time.Sleep(50 * time.Millisecond) // every handshake done and queued
+			// Every handshake done and queued: for a listener, TCP_INFO's
+			// Unacked is the length of its accept queue.
+			sockettest.WaitFor(t, "every connection in an accept queue", func() bool {
+				ia, erra := a.TCPInfo()
+				ib, errb := b.TCPInfo()
+				return erra == nil && errb == nil && ia.Unacked+ib.Unacked == clients
+			})
 			a.Close()
 			// b accepts what it has, migrated or its own, and answers each.
 			b.SetTimeout(300 * time.Millisecond)
