@@ -116,9 +116,7 @@ func restartUnderLoad(t *testing.T, bin, model string, extra []string) {
 		n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
 		return n
 	}
-	for i := 0; currentPid() == 0 && i < 500; i++ {
-		time.Sleep(10 * time.Millisecond) // tableflip writes it at Ready
-	}
+	sockettest.WaitFor(t, "the pid file", func() bool { return currentPid() != 0 }) // tableflip writes it at Ready
 	pids := map[int]bool{currentPid(): true}
 	defer func() {
 		// Stop whichever sock serves now, and the first if it lingers.
@@ -152,19 +150,19 @@ func restartUnderLoad(t *testing.T, bin, model string, extra []string) {
 		}(i)
 	}
 	for k := 1; k <= upgrades; k++ {
-		time.Sleep(1500 * time.Millisecond)
+		time.Sleep(1500 * time.Millisecond) // the point: serve a while between upgrades
 		old := currentPid()
 		if err := syscall.Kill(old, syscall.SIGHUP); err != nil {
 			t.Fatalf("SIGHUP %d: %v", old, err)
 		}
-		deadline := time.Now().Add(5 * time.Second)
-		for currentPid() == old && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
-		if currentPid() == old {
-			t.Fatalf("upgrade %d: pid file still names %d", k, old)
-		}
-		pids[currentPid()] = true
+		// The new process starts and writes its pid: seconds on a loaded
+		// machine.
+		var now int
+		sockettest.WaitFor(t, fmt.Sprintf("upgrade %d: the pid file to name another process than %d", k, old), func() bool {
+			now = currentPid()
+			return now != old && now != 0 // 0: being written
+		})
+		pids[now] = true
 	}
 	wg.Wait()
 	figure(t, "restart_"+model+"_requests_ok", ok.Load())
