@@ -53,25 +53,10 @@ backend be1
     server ours %[3]s send-proxy check check-send-proxy inter 100ms
 `
 
-// freePort returns a TCP port free on 127.0.0.1 and ::1 a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	for range 20 {
-		l6, err := net.Listen("tcp6", "[::1]:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l6.Addr().(*net.TCPAddr).Port
-		l4, err := net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", port))
-		l6.Close()
-		if err == nil {
-			l4.Close()
-			return port
-		}
-	}
-	t.Fatal("no port free on both loopbacks")
-	return 0
-}
+// freePort returns a TCP port free on 127.0.0.1 and ::1, outside the
+// ephemeral range so that no other test's connection takes it before
+// HAProxy binds it (sockettest.FreePort).
+func freePort(t *testing.T) int { return sockettest.FreePort(t) }
 
 // TestHAProxy: a real HAProxy relays clients to a socketserver with
 // ProxyProtocol set. Over v2 (IPv4 and IPv6) and v1, the server sees each

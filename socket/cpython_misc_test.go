@@ -20,6 +20,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/socketkit/socketkit/internal/sockettest"
 	"github.com/socketkit/socketkit/socket"
 )
 
@@ -261,16 +262,10 @@ func TestBasicVSOCKTest_testSocketBufferSize(t *testing.T) {
 	}
 }
 
-// freePort is socket_helper.find_unused_port.
-func freePort(t *testing.T) int {
-	s := newSock(t, socket.AF_INET, socket.SOCK_STREAM)
-	if err := s.Bind(loop4); err != nil {
-		t.Fatal(err)
-	}
-	p := sockname(t, s).(*socket.Inet4Addr).Port
-	s.Close()
-	return p
-}
+// freePort is socket_helper.find_unused_port, with a port below the
+// ephemeral range that no other test's port-0 bind or connection can take
+// before this test binds it (sockettest.FreePort).
+func freePort(t *testing.T) int { return sockettest.FreePort(t) }
 
 func createServer(t *testing.T, addr string, opts *socket.ServerOptions) *socket.Socket {
 	t.Helper()

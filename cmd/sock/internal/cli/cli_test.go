@@ -29,17 +29,11 @@ func run(t *testing.T, stdin string, args ...string) (code int, stdout, stderr s
 	return code, out.String(), errb.String()
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	s, err := socket.New(socket.AF_INET, socket.SOCK_STREAM, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	s.Bind(&socket.Inet4Addr{Addr: [4]byte{127, 0, 0, 1}})
-	sa, _ := s.Getsockname()
-	return sa.(*socket.Inet4Addr).Port
-}
+// freePort is a port for a sock command to listen on: below the
+// ephemeral range, so that no other test's port-0 bind or connection (of
+// this package or of another running at the same time) takes it before
+// the command binds it (sockettest.FreePort).
+func freePort(t *testing.T) int { return sockettest.FreePort(t) }
 
 func TestDemo(t *testing.T) {
 	sockettest.LeakCheck(t)
