@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -151,7 +152,7 @@ func TestTLSRenegotiationRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out bytes.Buffer
+	var out lockedBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -160,6 +161,9 @@ func TestTLSRenegotiationRefused(t *testing.T) {
 	if line := recv(t, h.lines, "the first line"); line != "before\n" {
 		t.Fatalf("the server read %q", line)
 	}
+	// R once s_client has printed the echo: an echo that arrives during
+	// the renegotiation is an unexpected record to it, and never printed.
+	sockettest.WaitFor(t, "s_client to print the echo", func() bool { return strings.Contains(out.String(), "\nbefore\n") })
 	stdin.Write([]byte("R\n"))
 	cmd.Wait() // the server's alert ends it
 	stdin.Close()
@@ -365,4 +369,23 @@ func selfSignedClient(t *testing.T) tls.Certificate {
 	// not a client certificate (its extended key usage is serverAuth):
 	// the server refuses it as such.
 	return p.Other
+}
+
+// lockedBuffer is a bytes.Buffer that a program's output goroutines write
+// while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
