@@ -122,27 +122,24 @@ func start(t testing.TB, e *eventloop.Engine, network, addr string) (string, fun
 	return e.Addr().String(), stop
 }
 
-// waitFor waits until cond holds, failing the test after 10 seconds: for
-// states that only a poll can see (a counter another goroutine moves).
+// waitFor waits until cond holds, failing the test after
+// sockettest.Patience (30 s): for states that only a poll can see (a
+// counter another goroutine moves).
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	sockettest.WaitFor(t, what, cond)
 }
 
-// recv waits for a value on ch, failing the test after 10 seconds.
+// recv waits for a value on ch, failing the test after
+// sockettest.Patience (30 s).
 func recv[T any](t testing.TB, ch <-chan T, what string) T {
 	t.Helper()
+	p := sockettest.Patience(t)
 	select {
 	case v := <-ch:
 		return v
-	case <-time.After(10 * time.Second):
-		t.Fatalf("timed out waiting for %s", what)
+	case <-time.After(p):
+		t.Fatalf("timed out after %v waiting for %s", p, what)
 		var zero T
 		return zero
 	}

@@ -282,6 +282,12 @@ func TestURingCloseInFlight(t *testing.T) {
 				e.IdleTimeout = 5 * time.Second
 			}
 			addr, stop := start(t, e, "tcp", "127.0.0.1:0")
+			// Until every send has stalled, each client sends a byte a
+			// second so that the idle timeout cannot close it first: under
+			// the race detector on a loaded machine, opening the four
+			// connections took up to 9 s, more than the idle timeout.
+			keepalive := make(chan struct{})
+			var keepers sync.WaitGroup
 			var clients []*net.TCPConn
 			for i := 0; i < 4; i++ {
 				c, err := net.Dial("tcp", addr)
@@ -290,6 +296,22 @@ func TestURingCloseInFlight(t *testing.T) {
 				}
 				defer c.Close()
 				clients = append(clients, c.(*net.TCPConn))
+				if how == "idle timeout" {
+					keepers.Add(1)
+					go func() {
+						defer keepers.Done()
+						tick := time.NewTicker(time.Second)
+						defer tick.Stop()
+						for {
+							select {
+							case <-keepalive:
+								return
+							case <-tick.C:
+								c.Write([]byte{0})
+							}
+						}
+					}()
+				}
 				recv(t, h.opened, "OnOpen")
 			}
 			// Each connection has a send in flight that cannot finish.
@@ -301,6 +323,8 @@ func TestURingCloseInFlight(t *testing.T) {
 				}
 				return true
 			})
+			close(keepalive)
+			keepers.Wait()
 			switch how {
 			case "peer reset":
 				for _, c := range clients {
