@@ -115,7 +115,9 @@ func proxiedServer(t *testing.T, h proxiedHandler, report func(error)) (string, 
 // same policy and reads the header itself with package proxyproto.
 func proxiedEngine(t *testing.T, h proxiedHandler, report func(error)) (string, func() uint64) {
 	var rejected atomic.Uint64
-	var self string
+	// The server's address, known once it has started: stored by the test
+	// goroutine, read by handlers on goroutines the engine starts.
+	var self atomic.Pointer[string]
 	srv := blockingKind.start(t, "tcp", "127.0.0.1:0", func(ctx context.Context, c net.Conn) error {
 		peer := c.RemoteAddr()
 		if peer == nil {
@@ -138,13 +140,18 @@ func proxiedEngine(t *testing.T, h proxiedHandler, report func(error)) (string, 
 		if client == nil {
 			client = peer
 		}
-		if err := h(hdr, client, proxiedConn{c, hdr}, self); err != nil {
+		me := self.Load()
+		if me == nil {
+			return nil // before HAProxy started: not one of its connections
+		}
+		if err := h(hdr, client, proxiedConn{c, hdr}, *me); err != nil {
 			report(err)
 		}
 		return nil
 	}, limits{})
-	self = srv.Addr()
-	return self, rejected.Load
+	addr := srv.Addr()
+	self.Store(&addr)
+	return addr, rejected.Load
 }
 
 // proxiedConn is a connection whose RemoteAddr is the client the PROXY
