@@ -27,11 +27,12 @@ func lineHandler(ctx context.Context, c net.Conn) error {
 
 // TestSlowloris: 200 clients trickle a byte every 500ms and never finish
 // their line; 50 normal clients make requests beside them. The slow ones
-// are closed on the 2s absolute deadline (not before 1.8 s, and by 4 s,
-// well before the 10 s a deadline pushed back by each byte would give);
+// are closed on the 2s absolute deadline (not before 1.8 s, and by 6 s,
+// well before the 15 s a deadline pushed back by each byte would give);
 // the normal ones are not held up by them: their p99 stays under 1s (a
 // client stuck behind the slow ones would wait their 2 s; the figure is
-// recorded, the bound is generous because the machine is shared).
+// recorded, the bound is generous because the machine is shared, and not
+// applied under the race detector).
 func TestSlowloris(t *testing.T) {
 	for _, d := range lifecycle {
 		t.Run(d.name, func(t *testing.T) {
@@ -48,6 +49,10 @@ func TestSlowloris(t *testing.T) {
 				dialed.Add(1)
 				go func() {
 					defer wg.Done()
+					// Before the connect: the server cannot start the
+					// connection's deadline earlier (after it, a client held
+					// back by a loaded machine measured lives of 0.96 s).
+					start := time.Now()
 					c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 					dialed.Done()
 					if err != nil {
@@ -57,11 +62,10 @@ func TestSlowloris(t *testing.T) {
 						return
 					}
 					defer c.Close()
-					start := time.Now()
 					// Trickle until the server closes on us.
 					closed := make(chan struct{})
 					go func() {
-						c.SetReadDeadline(time.Now().Add(10 * time.Second))
+						c.SetReadDeadline(time.Now().Add(15 * time.Second))
 						c.Read(make([]byte, 1)) // returns at the server's close
 						close(closed)
 					}()
@@ -131,7 +135,13 @@ func TestSlowloris(t *testing.T) {
 			if normalErrs > 0 {
 				t.Errorf("%d normal requests failed", normalErrs)
 			}
-			if p99 > time.Second {
+			switch {
+			case sockettest.RaceEnabled:
+				// Under the race detector with both cores busy the p99
+				// reached 1.6 s with nothing starved: as close to a
+				// starved client's 2 s as to the bound.
+				t.Logf("normal p99 %v (not bounded under the race detector)", p99)
+			case p99 > time.Second:
 				t.Errorf("normal p99 %v beside 200 slow clients, want < 1s", p99)
 			}
 			if len(slowLife) != 200 {
@@ -139,13 +149,13 @@ func TestSlowloris(t *testing.T) {
 			}
 			// None is closed early; none lives on much past the deadline (a
 			// deadline that each byte pushed back would keep them until the
-			// client's own 10 s). The upper bound is loose: on a loaded
-			// machine the handler that sets the deadline and the client that
-			// sees the close can each start late (2.43 s was measured on 2
-			// busy cores).
+			// client's own 15 s). The upper bound is loose: on a loaded
+			// machine the connect, the handler that sets the deadline and
+			// the client that sees the close can each run late (2.43 s was
+			// measured on 2 busy cores, 3.73 s under the race detector).
 			lo, hi := slowLife[0], slowLife[len(slowLife)-1]
-			if lo < deadline*9/10 || hi > 2*deadline {
-				t.Errorf("slow clients closed after %v..%v, want %v (-10%%, +100%%)", lo, hi, deadline)
+			if lo < deadline*9/10 || hi > 3*deadline {
+				t.Errorf("slow clients closed after %v..%v, want %v (-10%%, +200%%)", lo, hi, deadline)
 			}
 		})
 	}
