@@ -96,12 +96,18 @@ func start(t testing.TB, e *eventloop.Engine, network, addr string) (string, fun
 	errc := make(chan error, 1)
 	go func() { errc <- e.ListenAndServe(network, addr) }()
 	// A loaded machine can take seconds to run the serving goroutine.
+	p := sockettest.Patience(t)
 	select {
 	case <-e.Ready():
-	case <-time.After(sockettest.Patience(t)):
+	case <-time.After(p):
 	}
 	if e.Addr() == nil {
-		t.Fatalf("engine did not start: %v", <-errc)
+		select {
+		case err := <-errc:
+			t.Fatalf("engine did not start: %v", err)
+		default:
+			t.Fatalf("engine did not start within %v", p)
+		}
 	}
 	stopped := false
 	stop := func() {
