@@ -71,7 +71,10 @@ func portFree(port int) bool {
 		}
 	}()
 	for _, tr := range tries {
-		fd, err := syscall.Socket(tr.family, tr.typ|syscall.SOCK_CLOEXEC, 0)
+		fd, err := syscall.Socket(tr.family, tr.typ, 0)
+		if err == nil {
+			syscall.CloseOnExec(fd) // SOCK_CLOEXEC is not on every platform
+		}
 		if err != nil {
 			if tr.family == syscall.AF_INET6 {
 				continue // no IPv6 here
