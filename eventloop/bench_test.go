@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"testing"
 
 	"github.com/socketkit/socketkit/eventloop"
@@ -23,7 +24,7 @@ func BenchmarkEcho(b *testing.B) {
 			b.Run(fmt.Sprintf("%s/%dB", network, size), func(b *testing.B) {
 				addr := "127.0.0.1:0"
 				if network == "unix" {
-					addr = "@socketkit-bench-" + fmt.Sprint(size)
+					addr = fmt.Sprintf("@socketkit-bench-%d-%d", size, os.Getpid()) // unique across concurrent runs
 				}
 				e := &eventloop.Engine{Loops: 1, Handler: echo{}}
 				at, stop := start(b, e, network, addr)

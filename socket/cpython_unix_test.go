@@ -9,7 +9,9 @@ package socket_test
 
 import (
 	"bytes"
+	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -22,8 +24,10 @@ const unixPathMax = 108
 
 func uniqueAbstract(t *testing.T, name string) string {
 	// Abstract names are global to the network namespace: make ours unique
-	// so that parallel runs do not collide.
-	return "@" + name + "-" + strings.ReplaceAll(t.Name(), "/", "-")
+	// so that parallel runs do not collide, within this process (the
+	// test's name) and across processes (the pid: several people's test
+	// runs share the machine).
+	return "@" + name + "-" + strings.ReplaceAll(t.Name(), "/", "-") + "-" + strconv.Itoa(os.Getpid())
 }
 
 func TestTestLinuxAbstractNamespace_testLinuxAbstractNamespace(t *testing.T) {
