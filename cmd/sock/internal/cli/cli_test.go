@@ -199,7 +199,7 @@ func startServe(t *testing.T, addr string) {
 	}()
 	t.Cleanup(func() { cancel(); wg.Wait() })
 	// Wait until it accepts.
-	for i := 0; i < 200; i++ {
+	for deadline := time.Now().Add(sockettest.Patience(t)); time.Now().Before(deadline); {
 		if c, err := dialAny(addr); err == nil {
 			c.Close()
 			return

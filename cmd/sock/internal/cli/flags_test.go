@@ -19,7 +19,7 @@ import (
 func dialTCP(t *testing.T, port string) *socket.Socket {
 	t.Helper()
 	var c *socket.Socket
-	for i := 0; i < 200; i++ {
+	for deadline := time.Now().Add(sockettest.Patience(t)); time.Now().Before(deadline); {
 		s, err := socket.New(socket.AF_INET, socket.SOCK_STREAM, 0)
 		if err != nil {
 			t.Fatal(err)
@@ -108,7 +108,7 @@ func TestTLSConnectListen(t *testing.T) {
 	port := fmt.Sprint(freePort(t))
 	l := start(t, "sock", "listen", "--tls", "-k", "127.0.0.1", port) // no -v: the fingerprint is said anyway
 	waitListen(t, "tcp", "127.0.0.1:"+port)
-	for i := 0; i < 200 && !strings.Contains(l.errb.String(), "SHA256:"); i++ {
+	for deadline := time.Now().Add(sockettest.Patience(t)); !strings.Contains(l.errb.String(), "SHA256:") && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)
 	}
 	i := strings.Index(l.errb.String(), "TLS certificate SHA256:")

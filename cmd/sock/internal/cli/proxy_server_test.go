@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/socketkit/socketkit/cmd/sock/internal/cli"
+	"github.com/socketkit/socketkit/internal/sockettest"
 	"github.com/socketkit/socketkit/socket"
 )
 
@@ -36,7 +37,7 @@ func startProxyServer(t *testing.T, args ...string) (string, *syncBuffer) {
 		}
 	}()
 	t.Cleanup(func() { cancel(); wg.Wait() })
-	for i := 0; i < 500 && !strings.Contains(errb.String(), "Ctrl-C stops"); i++ {
+	for deadline := time.Now().Add(sockettest.Patience(t)); !strings.Contains(errb.String(), "Ctrl-C stops") && time.Now().Before(deadline); {
 		time.Sleep(5 * time.Millisecond)
 	}
 	if !strings.Contains(errb.String(), "on "+addr) {

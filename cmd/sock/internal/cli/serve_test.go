@@ -41,7 +41,7 @@ func serveInProcess(t *testing.T, args ...string) string {
 	}()
 	t.Cleanup(func() { cancel(); wg.Wait() })
 	re := regexp.MustCompile(`serving \S+ on (\S+) `)
-	for i := 0; i < 500; i++ {
+	for deadline := time.Now().Add(sockettest.Patience(t)); time.Now().Before(deadline); {
 		if m := re.FindStringSubmatch(errb.String()); m != nil {
 			return m[1]
 		}
@@ -270,7 +270,7 @@ func TestServeSignals(t *testing.T) {
 	c.SetTimeout(5 * time.Second)
 	c.Recv(make([]byte, 100), 0) // the welcome line: the request is in flight
 	cmd.Process.Signal(syscall.SIGINT)
-	for i := 0; i < 200 && !strings.Contains(errb.String(), "shutting down"); i++ {
+	for deadline := time.Now().Add(sockettest.Patience(t)); !strings.Contains(errb.String(), "shutting down") && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)
 	}
 	if !strings.Contains(errb.String(), "signal again to force") {
