@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # bench-stream.sh [ROUNDS] [SECONDS] - sock bench --stream against iperf3 on
 # TCP loopback: one stream and -P 4 (received throughput), and UDP at
-# 100 Mbit/s and 1 Gbit/s with 1400-byte datagrams (loss and jitter as each
-# receiver reports them). Each server is pinned to CPU 0 and each client to
+# 10 Mbit/s, 100 Mbit/s and 1 Gbit/s with 1400-byte datagrams (the rate
+# received, and the loss and jitter as each receiver reports them). Each server is pinned to CPU 0 and each client to
 # CPU 1, and the two tools alternate within every round, so that both are
 # measured within seconds of each other on this shared machine. Prints one
 # line per run and a markdown table of medians; the TCP ratio is taken per
@@ -44,7 +44,7 @@ run() {
 
 declare -A res
 for r in $(seq 1 "$rounds"); do
-  for t in "tcp1:" "tcp4:-P 4" "udp100:-u -b 100M -l 1400" "udp1g:-u -b 1G -l 1400"; do
+  for t in "tcp1:" "tcp4:-P 4" "udp10:-u -b 10M -l 1400" "udp100:-u -b 100M -l 1400" "udp1g:-u -b 1G -l 1400"; do
     name=${t%%:*}; args=${t#*:}
     # The order of the tools alternates from round to round.
     tools="sock iperf3"; [ $((r % 2)) = 0 ] && tools="iperf3 sock"
@@ -73,11 +73,11 @@ done
 echo
 echo "| UDP, 1400-byte datagrams | tool | received Mbit/s | lost % (median, range) | jitter ms (median, range) |"
 echo "|---|---|---:|---:|---:|"
-for name in udp100 udp1g; do
-  label=$([ $name = udp100 ] && echo "-b 100M" || echo "-b 1G")
+for name in udp10 udp100 udp1g; do
+  case $name in udp10) label="-b 10M" ;; udp100) label="-b 100M" ;; *) label="-b 1G" ;; esac
   for tool in sock iperf3; do
     b=$(med $(col $name $tool 1)); l=$(med $(col $name $tool 2)); j=$(med $(col $name $tool 3))
-    lr=$(col $name $tool 2 | sort -g | sed -n '1p;$p' | paste -sd' '); jr=$(col $name $tool 3 | sort -g | sed -n '1p;$p' | paste -sd' ')
+    lr=$(col $name $tool 2 | sort -g | awk 'NR==1{a=$1} {b=$1} END{print a, b}'); jr=$(col $name $tool 3 | sort -g | awk 'NR==1{a=$1} {b=$1} END{print a, b}')
     printf '| %s | %s | %.1f | %.3f (%.3f–%.3f) | %.3f (%.3f–%.3f) |\n' "$label" "$tool" "$(awk -v x="$b" 'BEGIN {print x / 1e6}')" "$l" ${lr} "$j" ${jr}
   done
 done
