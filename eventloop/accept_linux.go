@@ -53,7 +53,7 @@ func (l *loop) accept(fd int) {
 			return
 		}
 		l.acceptDelay = 0
-		if max := l.e.MaxConns; max > 0 && l.e.stats.active.Load() >= int64(max) {
+		if !l.e.admit() {
 			l.e.stats.rejected.Add(1) // counted before the client can see the close
 			unix.Close(nfd)
 			continue
@@ -70,6 +70,18 @@ func (l *loop) stopAccepting() {
 		}
 	}
 	l.lnFds = nil
+}
+
+// whenAcceptsEnded calls done once no accept of this loop is in flight
+// any more: at once with epoll (accept4 runs on the loop), or, with
+// io_uring, when the last completion of each canceled multishot accept
+// has been handled (uring.accepted) or the ring closes.
+func (l *loop) whenAcceptsEnded(done func()) {
+	if l.u == nil || !l.u.acceptsArmed() {
+		done()
+		return
+	}
+	l.u.acceptsEnded = append(l.u.acceptsEnded, done)
 }
 
 // pauseAccept takes the listeners out of the poller after accept failed
@@ -118,8 +130,26 @@ func (l *loop) newConn() *Conn {
 	return c
 }
 
-// register makes an accepted descriptor a connection of the loop and
-// calls OnOpen.
+// admit takes a place for a new connection among the engine's MaxConns
+// (shared by every loop: the count is taken with compare-and-swap, so two
+// loops accepting at once cannot both take the last place), or reports
+// false when there is none. A connection admitted holds its place until
+// closeNow gives it back.
+func (e *Engine) admit() bool {
+	max := int64(e.MaxConns)
+	for {
+		n := e.stats.active.Load()
+		if max > 0 && n >= max {
+			return false
+		}
+		if e.stats.active.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// register makes an accepted descriptor, admitted, a connection of the
+// loop and calls OnOpen.
 func (l *loop) register(fd int) {
 	if l.noDelay {
 		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
@@ -140,13 +170,13 @@ func (l *loop) register(fd int) {
 	if err := l.p.add(fd, wantRead, int32(l.gen)); err != nil {
 		l.e.logger().Error("eventloop: cannot watch an accepted connection; closing it", "err", err)
 		unix.Close(fd)
+		l.e.stats.active.Add(-1) // admit's place
 		return
 	}
 	l.conns[fd] = c
 	l.nconns++
 	l.e.stats.accepted.Add(1)
 	l.stats.accepted.Add(1)
-	l.e.stats.active.Add(1)
 	if l.wheel != nil {
 		c.lastTick = l.wheel.now
 		l.wheel.insert(&c.node, l.wheel.now+l.wheel.ttl)

@@ -255,11 +255,11 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 //
 // Connections still in the listen queue stay there, for whoever else
 // serves the socket (the next process of a zero-downtime restart). With
-// the io_uring backend the kernel may complete a multishot accept that
-// was being canceled just after StopAccept returned: that connection has
-// left the queue, so the engine serves it (OnOpen and all) rather than
-// close it unanswered; a caller that counts connections reads Stats once
-// Active is back to zero.
+// the io_uring backend StopAccept also waits until the kernel has ended
+// each loop's multishot accept (its cancellation's last completion): a
+// connection the kernel accepted meanwhile has left the queue, so the
+// engine serves it (OnOpen and all) rather than close it unanswered, and
+// it too has had its OnOpen when StopAccept returns.
 func (e *Engine) StopAccept() {
 	e.noAccept.Store(true)
 	me := e.callingLoop()
@@ -275,7 +275,7 @@ func (e *Engine) StopAccept() {
 			l.submit(task{fn: (*loop).stopAccepting})
 		default:
 			wg.Add(1)
-			if l.submit(task{fn: func(l *loop) { l.stopAccepting(); wg.Done() }}) != nil {
+			if l.submit(task{fn: func(l *loop) { l.stopAccepting(); l.whenAcceptsEnded(wg.Done) }}) != nil {
 				wg.Done() // stopped: it accepts nothing
 			}
 		}

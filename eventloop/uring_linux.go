@@ -96,21 +96,22 @@ const (
 
 // uring is the io_uring backend of one loop.
 type uring struct {
-	l           *loop
-	r           *ring    // nil until the loop's goroutine starts it
-	br          *bufRing // the provided receive buffers
-	wakefd      int      // the eventfd other goroutines write
-	wakePending atomic.Bool
-	scratch     []byte // out of the heap: the 8 bytes the eventfd is read into, then the round's msghdrs
-	msgs        int    // msghdrs of scratch used this round
-	st          []uint16
-	offers      []*Conn            // connections whose input kept while paused is to be offered at the end of the round
-	sendq       []*Conn            // connections whose send is prepared at the end of the round
-	held        map[int32][][]byte // chunks that sends of closed connections still read
-	spare       [][]byte           // output chunks beyond the loop's free list (see dropChunk)
-	inflight    int                // requests whose last completion has not come
-	closing     bool
-	published   uint16 // br.tail at the last publish
+	l            *loop
+	r            *ring    // nil until the loop's goroutine starts it
+	br           *bufRing // the provided receive buffers
+	wakefd       int      // the eventfd other goroutines write
+	wakePending  atomic.Bool
+	scratch      []byte // out of the heap: the 8 bytes the eventfd is read into, then the round's msghdrs
+	msgs         int    // msghdrs of scratch used this round
+	st           []uint16
+	offers       []*Conn            // connections whose input kept while paused is to be offered at the end of the round
+	sendq        []*Conn            // connections whose send is prepared at the end of the round
+	held         map[int32][][]byte // chunks that sends of closed connections still read
+	spare        [][]byte           // output chunks beyond the loop's free list (see dropChunk)
+	inflight     int                // requests whose last completion has not come
+	closing      bool
+	published    uint16   // br.tail at the last publish
+	acceptsEnded []func() // StopAccept's waits for the canceled multishot accepts to end
 }
 
 func newUring(l *loop) (*uring, error) {
@@ -522,12 +523,12 @@ func (u *uring) accepted(lfd int32, cqe *uringCQE, final bool) {
 		switch {
 		case u.closing || l.shutting:
 			unix.Close(nfd) // accepted by the kernel while the engine stops
-		case l.e.noAccept.Load() && (l.e.MaxConns <= 0 || l.e.stats.active.Load() < int64(l.e.MaxConns)):
-			l.stopAccepting() // StopAccept's task for this loop may still be queued
-			l.register(nfd)
-		case l.e.MaxConns > 0 && l.e.stats.active.Load() >= int64(l.e.MaxConns):
+		case !l.e.admit():
 			l.e.stats.rejected.Add(1) // counted before the client can see the close
 			unix.Close(nfd)
+		case l.e.noAccept.Load():
+			l.stopAccepting() // StopAccept's task for this loop may still be queued
+			l.register(nfd)
 		default:
 			l.acceptDelay = 0
 			l.register(nfd)
@@ -544,7 +545,30 @@ func (u *uring) accepted(lfd int32, cqe *uringCQE, final bool) {
 	}
 	if final {
 		u.sync(lfd, 0)
+		if len(u.acceptsEnded) > 0 && !u.acceptsArmed() {
+			u.endAccepts()
+		}
 	}
+}
+
+// acceptsArmed reports whether a multishot accept of this ring is in
+// flight (armed, or canceled without its last completion yet).
+func (u *uring) acceptsArmed() bool {
+	for _, s := range u.st {
+		if s&(stListener|stArmed) == stListener|stArmed {
+			return true
+		}
+	}
+	return false
+}
+
+// endAccepts calls the functions waiting for the accepts to end
+// (StopAccept's, see loop.whenAcceptsEnded).
+func (u *uring) endAccepts() {
+	for _, f := range u.acceptsEnded {
+		f()
+	}
+	u.acceptsEnded = nil
 }
 
 // close ends the backend: every request is canceled and its last
@@ -553,6 +577,7 @@ func (u *uring) accepted(lfd int32, cqe *uringCQE, final bool) {
 // and the eventfd are closed. It runs on the loop's goroutine, once its
 // connections are closed (or before the ring was ever started).
 func (u *uring) close() {
+	defer u.endAccepts() // no accept is in flight once the ring is gone
 	if r := u.r; r != nil {
 		u.closing = true
 		u.sendq = u.sendq[:0]
