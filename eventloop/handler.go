@@ -36,12 +36,18 @@ type Handler interface {
 	OnClose(c *Conn, err error)
 }
 
-// Writabler is a Handler that wants to know when a connection's output,
-// having been at or above LowWatermark, has drained to it: the moment to
-// produce more for a client that takes its time.
-type Writabler interface {
+// WritableHandler is a Handler that wants to know when a connection's
+// output, having been at or above LowWatermark, has drained to it: the
+// moment to produce more for a client that takes its time. OnWritable
+// runs on the connection's loop, as every callback does.
+type WritableHandler interface {
 	OnWritable(c *Conn) Action
 }
+
+// Writabler is the former name of WritableHandler.
+//
+// Deprecated: use WritableHandler.
+type Writabler = WritableHandler
 
 // EOFHandler is a Handler that wants to know when the peer shuts down its
 // sending side (half-close). Returning None keeps the connection open for

@@ -93,7 +93,7 @@ func (l *loop) call(c *Conn, cb callback) (act Action, perr *PanicError) {
 	case cbData:
 		return h.OnData(c), nil
 	case cbWritable:
-		return h.(Writabler).OnWritable(c), nil
+		return h.(WritableHandler).OnWritable(c), nil
 	case cbEOF:
 		return h.(EOFHandler).OnEOF(c), nil
 	}
@@ -309,7 +309,7 @@ func (l *loop) flushConn(c *Conn) {
 			c.flags &^= fOverHigh
 			l.watch(c)
 		}
-		if _, ok := l.e.Handler.(Writabler); ok {
+		if _, ok := l.e.Handler.(WritableHandler); ok {
 			l.queueDue(c, fWritableDue)
 		}
 	}

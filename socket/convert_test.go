@@ -328,3 +328,44 @@ func FuzzInetNtop(f *testing.F) {
 		}
 	})
 }
+
+func TestConversions(t *testing.T) {
+	if socket.Htons(0x1234) != 0x3412 || socket.Ntohs(socket.Htons(6254)) != 6254 {
+		t.Fatal("Htons")
+	}
+	if socket.Htonl(0x01020304) != 0x04030201 || socket.Ntohl(socket.Htonl(7)) != 7 {
+		t.Fatal("Htonl")
+	}
+	aton := map[string]string{"127.0.0.1": "127.0.0.1", "127.1": "127.0.0.1", "10.1.257": "10.1.1.1",
+		"0x7f.1": "127.0.0.1", "2130706433": "127.0.0.1", "017.0.0.1": "15.0.0.1"}
+	for in, want := range aton {
+		b, err := socket.InetAton(in)
+		if err != nil || socket.InetNtoa(b) != want {
+			t.Errorf("InetAton(%q) = %v, %v; want %s", in, socket.InetNtoa(b), err, want)
+		}
+	}
+	for _, bad := range []string{"", "1.2.3.4.5", "256.1.1.1", "a.b.c.d", "1..2", "1.2.3.256"} {
+		if _, err := socket.InetAton(bad); !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("InetAton(%q) = %v", bad, err)
+		}
+	}
+	b, err := socket.InetPton(socket.AF_INET6, "::1")
+	if err != nil || len(b) != 16 || b[15] != 1 {
+		t.Fatalf("InetPton(::1) = %v, %v", b, err)
+	}
+	if s, err := socket.InetNtop(socket.AF_INET6, b); err != nil || s != "::1" {
+		t.Fatalf("InetNtop = %q, %v", s, err)
+	}
+	if _, err := socket.InetPton(socket.AF_INET, "127.1"); err == nil {
+		t.Fatal("InetPton accepted the legacy form")
+	}
+	if _, err := socket.InetPton(socket.AF_INET6, "1.2.3.4"); err == nil {
+		t.Fatal("InetPton(AF_INET6, v4) accepted")
+	}
+	if _, err := socket.InetPton(socket.AF_UNIX, "x"); !errors.Is(err, syscall.EAFNOSUPPORT) {
+		t.Fatalf("InetPton(AF_UNIX) = %v", err)
+	}
+	if _, err := socket.InetNtop(socket.AF_INET, []byte{1, 2, 3}); !errors.Is(err, syscall.EINVAL) {
+		t.Fatalf("InetNtop(3 bytes) = %v", err)
+	}
+}

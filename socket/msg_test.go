@@ -9,6 +9,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"io"
+
 	"github.com/socketkit/socketkit/internal/sockettest"
 	"github.com/socketkit/socketkit/socket"
 )
@@ -65,5 +67,59 @@ func TestRecvFdsFlags(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+func TestSendRecvFds(t *testing.T) {
+	sockettest.LeakCheck(t)
+	for _, typ := range []socket.Type{socket.SOCK_STREAM, socket.SOCK_DGRAM, socket.SOCK_SEQPACKET} {
+		t.Run(typ.String(), func(t *testing.T) {
+			a, b, err := socket.Socketpair(socket.AF_UNIX, typ, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.Close()
+			defer b.Close()
+			r, w, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			if _, err := a.SendFds([][]byte{[]byte("fd:")}, []int{int(w.Fd())}, 0, nil); err != nil {
+				t.Fatal(err)
+			}
+			w.Close()
+			buf := make([]byte, 16)
+			n, fds, rflags, _, err := b.RecvFds(buf, 4, 0)
+			if err != nil || string(buf[:n]) != "fd:" || len(fds) != 1 || rflags&socket.MSG_CTRUNC != 0 {
+				t.Fatalf("RecvFds = %q %v flags %v, %v", buf[:n], fds, rflags, err)
+			}
+			// The received descriptor is the pipe's write end.
+			got := os.NewFile(uintptr(fds[0]), "received")
+			got.Write([]byte("through the passed fd"))
+			got.Close()
+			data, _ := io.ReadAll(r)
+			if string(data) != "through the passed fd" {
+				t.Fatalf("read %q", data)
+			}
+		})
+	}
+}
+
+func TestSendmsgGather(t *testing.T) {
+	a, b, err := socket.Socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	defer b.Close()
+	bufs := [][]byte{[]byte("a"), []byte("bb"), nil, []byte("ccc"), []byte("dddd"), []byte("eeeee")}
+	if n, err := a.Sendmsg(bufs, nil, 0, nil); err != nil || n != 15 {
+		t.Fatalf("Sendmsg = %d, %v", n, err)
+	}
+	buf := make([]byte, 32)
+	n, oobn, _, _, err := b.Recvmsg(buf, make([]byte, 64), 0)
+	if err != nil || string(buf[:n]) != "abbcccddddeeeee" || oobn != 0 {
+		t.Fatalf("Recvmsg = %q oob %d, %v", buf[:n], oobn, err)
 	}
 }

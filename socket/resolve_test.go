@@ -323,3 +323,89 @@ for line in sys.stdin:
 		}
 	}
 }
+
+func TestResolver(t *testing.T) {
+	ctx := context.Background()
+	ais, err := socket.GetAddrInfo(ctx, "localhost", "http", &socket.AddrInfoHints{Family: socket.AF_INET, Type: socket.SOCK_STREAM})
+	if err != nil || len(ais) == 0 {
+		t.Fatalf("GetAddrInfo(localhost, http) = %v, %v", ais, err)
+	}
+	if ais[0].Addr.String() != "127.0.0.1:80" || ais[0].Proto != socket.IPPROTO_TCP {
+		t.Fatalf("first result %+v", ais[0])
+	}
+	// Type 0 gives stream, dgram and raw for each address, as glibc does.
+	ais, err = socket.GetAddrInfo(ctx, "127.0.0.1", "7", nil)
+	if err != nil || len(ais) != 3 || ais[0].Type != socket.SOCK_STREAM || ais[1].Type != socket.SOCK_DGRAM || ais[2].Type != socket.SOCK_RAW {
+		t.Fatalf("GetAddrInfo(numeric) = %+v, %v", ais, err)
+	}
+	// No host: wildcard with AI_PASSIVE, loopback without.
+	ais, _ = socket.GetAddrInfo(ctx, "", "80", &socket.AddrInfoHints{Type: socket.SOCK_STREAM, Flags: socket.AI_PASSIVE})
+	if len(ais) != 2 || ais[0].Addr.String() != "0.0.0.0:80" || ais[1].Addr.String() != "[::]:80" {
+		t.Fatalf("passive: %+v", ais)
+	}
+	ais, _ = socket.GetAddrInfo(ctx, "", "80", &socket.AddrInfoHints{Type: socket.SOCK_STREAM})
+	if len(ais) != 2 || ais[0].Addr.String() != "[::1]:80" {
+		t.Fatalf("no host: %+v", ais)
+	}
+	// Errors carry EAI codes.
+	errCases := []struct {
+		host, port string
+		hints      *socket.AddrInfoHints
+		want       socket.EAI
+	}{
+		{"no-such-host.invalid", "80", nil, socket.EAI_NONAME},
+		{"localhost", "no-such-service", nil, socket.EAI_SERVICE},
+		{"localhost", "80", &socket.AddrInfoHints{Flags: socket.AI_NUMERICHOST}, socket.EAI_NONAME},
+		{"127.0.0.1", "http", &socket.AddrInfoHints{Flags: socket.AI_NUMERICSERV}, socket.EAI_NONAME},
+		{"127.0.0.1", "80", &socket.AddrInfoHints{Family: socket.AF_UNIX}, socket.EAI_FAMILY},
+		{"127.0.0.1", "80", &socket.AddrInfoHints{Type: socket.SOCK_RDM}, socket.EAI_SOCKTYPE},
+		{"127.0.0.1", "80", &socket.AddrInfoHints{Type: socket.SOCK_STREAM, Proto: socket.IPPROTO_UDP}, socket.EAI_SOCKTYPE},
+		{"127.0.0.1", "70000", nil, socket.EAI_SERVICE},
+		{"", "", nil, socket.EAI_NONAME},
+	}
+	for _, tc := range errCases {
+		_, err := socket.GetAddrInfo(ctx, tc.host, tc.port, tc.hints)
+		var ae *socket.AddrInfoError
+		if !errors.As(err, &ae) || !errors.Is(err, tc.want) {
+			t.Errorf("GetAddrInfo(%q, %q) = %v; want %v", tc.host, tc.port, err, tc.want)
+		}
+	}
+	if ip, err := socket.GetHostByName("localhost"); err != nil || ip.String() != "127.0.0.1" {
+		t.Fatalf("GetHostByName(localhost) = %v, %v", ip, err)
+	}
+	if he, err := socket.GetHostByAddr("127.0.0.1"); err != nil || he.Name == "" {
+		t.Fatalf("GetHostByAddr = %+v, %v", he, err)
+	}
+	var he *socket.HostError
+	if _, err := socket.GetHostByAddr("192.0.2.255"); !errors.As(err, &he) || he.Code != socket.HOST_NOT_FOUND {
+		t.Fatalf("GetHostByAddr(TEST-NET) = %v; want a HostError HOST_NOT_FOUND", err)
+	}
+	if got := (socket.AI_PASSIVE | socket.AI_CANONNAME).String(); got != "AI_PASSIVE|AI_CANONNAME" {
+		t.Fatalf("AIFlag.String = %q", got)
+	}
+	host, serv, err := socket.GetNameInfo(ctx, &socket.Inet4Addr{Addr: [4]byte{127, 0, 0, 1}, Port: 80}, socket.NI_NUMERICHOST)
+	if err != nil || host != "127.0.0.1" || serv != "http" {
+		t.Fatalf("GetNameInfo = %q %q, %v", host, serv, err)
+	}
+	if _, serv, _ := socket.GetNameInfo(ctx, &socket.Inet4Addr{Port: 80}, socket.NI_NUMERICHOST|socket.NI_NUMERICSERV); serv != "80" {
+		t.Fatalf("NI_NUMERICSERV gave %q", serv)
+	}
+	if p, err := socket.GetServByName("echo", "tcp"); err != nil || p != 7 {
+		t.Fatalf("GetServByName(echo) = %d, %v", p, err)
+	}
+	if name, err := socket.GetServByPort(13, ""); err != nil || name != "daytime" {
+		t.Fatalf("GetServByPort(13) = %q, %v", name, err)
+	}
+	if p, err := socket.GetProtoByName("icmp"); err != nil || p != socket.IPPROTO_ICMP {
+		t.Fatalf("GetProtoByName(icmp) = %v, %v", p, err)
+	}
+	if _, err := socket.GetProtoByName("nope"); err == nil {
+		t.Fatal("GetProtoByName(nope) succeeded")
+	}
+	if h, err := socket.GetHostname(); err != nil || h == "" {
+		t.Fatalf("GetHostname = %q, %v", h, err)
+	}
+	if socket.GetFQDN("") == "" {
+		t.Fatal("GetFQDN empty")
+	}
+}

@@ -9,6 +9,9 @@ import (
 	"syscall"
 	"testing"
 
+	"errors"
+	"time"
+
 	"github.com/socketkit/socketkit/socket"
 )
 
@@ -86,4 +89,138 @@ func socketpair(t testing.TB, typ socket.Type) (a, b *socket.Socket) {
 	}
 	t.Cleanup(func() { a.Close(); b.Close() })
 	return a, b
+}
+
+func TestPeerCred(t *testing.T) {
+	a, b, err := socket.Socketpair(socket.AF_UNIX, socket.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	defer b.Close()
+	cred, err := b.PeerCred()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int(cred.Pid) != os.Getpid() || int(cred.Uid) != os.Getuid() || int(cred.Gid) != os.Getgid() {
+		t.Fatalf("PeerCred = %+v; want pid %d uid %d gid %d", cred, os.Getpid(), os.Getuid(), os.Getgid())
+	}
+	// SCM_CREDENTIALS round trip with SO_PASSCRED.
+	if err := b.SetPassCred(true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Sendmsg([][]byte{[]byte("c")}, socket.UnixCredentials(cred), 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	oob := make([]byte, socket.CmsgSpace(12))
+	_, oobn, _, _, err := b.Recvmsg(make([]byte, 1), oob, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := socket.ParseControlMessages(oob[:oobn])
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("control messages %v, %v", msgs, err)
+	}
+	got, err := msgs[0].Credentials()
+	if err != nil || got != cred {
+		t.Fatalf("SCM_CREDENTIALS = %+v, %v; want %+v", got, err, cred)
+	}
+}
+
+func TestSockopts(t *testing.T) {
+	for _, f := range []socket.Family{socket.AF_INET, socket.AF_INET6} {
+		t.Run(f.String(), func(t *testing.T) {
+			if f == socket.AF_INET6 && !socket.HasIPv6() {
+				t.Skip("no IPv6")
+			}
+			s := newSock(t, f, socket.SOCK_STREAM)
+			bools := []struct {
+				name string
+				set  func(bool) error
+				get  func() (bool, error)
+			}{
+				{"ReuseAddr", s.SetReuseAddr, s.ReuseAddr},
+				{"ReusePort", s.SetReusePort, s.ReusePort},
+				{"KeepAlive", s.SetKeepAlive, s.KeepAlive},
+				{"NoDelay", s.SetNoDelay, s.NoDelay},
+				{"Broadcast", s.SetBroadcast, s.Broadcast},
+			}
+			if f == socket.AF_INET6 {
+				bools = append(bools, struct {
+					name string
+					set  func(bool) error
+					get  func() (bool, error)
+				}{"V6Only", s.SetV6Only, s.V6Only})
+			}
+			for _, b := range bools {
+				for _, v := range []bool{true, false} {
+					if err := b.set(v); err != nil {
+						t.Fatalf("Set%s(%v): %v", b.name, v, err)
+					}
+					if got, err := b.get(); err != nil || got != v {
+						t.Fatalf("%s = %v, %v after setting %v", b.name, got, err, v)
+					}
+				}
+			}
+			if err := s.SetTTL(42); err != nil {
+				t.Fatal(err)
+			}
+			if ttl, err := s.TTL(); err != nil || ttl != 42 {
+				t.Fatalf("TTL = %d, %v", ttl, err)
+			}
+			if err := s.SetTOS(0x10); err != nil {
+				t.Fatal(err)
+			}
+			if tos, err := s.TOS(); err != nil || tos != 0x10 {
+				t.Fatalf("TOS = %#x, %v", tos, err)
+			}
+			s.SetReadBuffer(65536)
+			if v, err := s.ReadBuffer(); err != nil || v < 65536 {
+				t.Fatalf("ReadBuffer = %d, %v (Linux doubles the value set)", v, err)
+			}
+			s.SetWriteBuffer(65536)
+			if v, err := s.WriteBuffer(); err != nil || v < 65536 {
+				t.Fatalf("WriteBuffer = %d, %v", v, err)
+			}
+			if err := s.SetUserTimeout(2500 * time.Millisecond); err != nil {
+				t.Fatal(err)
+			}
+			if d, err := s.UserTimeout(); err != nil || d != 2500*time.Millisecond {
+				t.Fatalf("UserTimeout = %v, %v", d, err)
+			}
+			if err := s.SetLinger(true, 3*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			if on, d, err := s.Linger(); err != nil || !on || d != 3*time.Second {
+				t.Fatalf("Linger = %v %v, %v", on, d, err)
+			}
+			if err := s.SetKeepAlivePeriod(1500 * time.Millisecond); err != nil {
+				t.Fatal(err)
+			}
+			if v, _ := s.GetsockoptInt(socket.SOL_TCP, socket.TCP_KEEPIDLE); v != 2 {
+				t.Fatalf("TCP_KEEPIDLE = %d, want 2 (rounded up)", v)
+			}
+			if err := s.SocketError(); err != nil {
+				t.Fatalf("SO_ERROR = %v", err)
+			}
+			cc, err := s.GetsockoptBytes(socket.SOL_TCP, socket.TCP_CONGESTION, 16)
+			if err != nil || len(cc) == 0 {
+				t.Fatalf("TCP_CONGESTION = %q, %v", cc, err)
+			}
+			if err := s.SetsockoptInt(socket.SOL_SOCKET, 9999, 1); !errors.Is(err, syscall.ENOPROTOOPT) {
+				t.Fatalf("unknown option: %v; want ENOPROTOOPT", err)
+			}
+		})
+	}
+}
+
+func TestTCPInfo(t *testing.T) {
+	c, _ := connPair(t, streamNets[0])
+	ti, err := c.TCPInfo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ti.State != 1 { // TCP_ESTABLISHED
+		t.Fatalf("state = %d", ti.State)
+	}
 }

@@ -20,6 +20,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"sort"
+	"strings"
+
 	"github.com/socketkit/socketkit/internal/sockettest"
 	"github.com/socketkit/socketkit/socket"
 )
@@ -595,4 +598,115 @@ func TestWriteToSpliceRefused(t *testing.T) {
 	if fmt.Sprint(paths) != "[splice copy]" {
 		t.Fatalf("paths taken: %v; want [splice copy]", paths)
 	}
+}
+
+// TestZeroCopy: io.Copy between files and sockets takes the sendfile and
+// splice paths and delivers every byte.
+func TestZeroCopy(t *testing.T) {
+	sockettest.LeakCheck(t)
+	var mu sync.Mutex
+	var paths []string
+	defer socket.SetZeroCopyHook(func(p string) { mu.Lock(); paths = append(paths, p); mu.Unlock() })()
+	took := func(want ...string) {
+		t.Helper()
+		mu.Lock()
+		defer mu.Unlock()
+		sort.Strings(paths)
+		sort.Strings(want)
+		if strings.Join(paths, ",") != strings.Join(want, ",") {
+			t.Fatalf("copy paths taken: %v; want %v", paths, want)
+		}
+		paths = nil
+	}
+	data := make([]byte, 3<<20+17)
+	rand.Read(data)
+	want := sha256.Sum256(data)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	os.WriteFile(src, data, 0o600)
+
+	c, s := connPair(t, streamNets[0])
+	// file -> socket (sendfile), socket -> file (splice)
+	got := make(chan []byte)
+	go func() {
+		dst, _ := os.Create(filepath.Join(dir, "dst"))
+		n, err := io.Copy(dst, s)
+		dst.Close()
+		if err != nil || n != int64(len(data)) {
+			t.Errorf("socket->file copied %d, %v", n, err)
+		}
+		b, _ := os.ReadFile(filepath.Join(dir, "dst"))
+		got <- b
+	}()
+	f, _ := os.Open(src)
+	n, err := io.Copy(c, f)
+	f.Close()
+	if err != nil || n != int64(len(data)) {
+		t.Fatalf("file->socket copied %d, %v", n, err)
+	}
+	c.CloseWrite()
+	if sha256.Sum256(<-got) != want {
+		t.Fatal("file->socket->file corrupted the data")
+	}
+	took("sendfile", "splice")
+
+	// A LimitedReader is honoured and the file offset advances.
+	c2, s2 := connPair(t, streamNets[0])
+	f, _ = os.Open(src)
+	n, err = io.Copy(c2, io.LimitReader(f, 1000))
+	if err != nil || n != 1000 {
+		t.Fatalf("limited copy %d, %v", n, err)
+	}
+	off, _ := f.Seek(0, io.SeekCurrent)
+	f.Close()
+	if off != 1000 {
+		t.Fatalf("file offset after sendfile = %d", off)
+	}
+	c2.CloseWrite()
+	if b, _ := io.ReadAll(s2); !bytes.Equal(b, data[:1000]) {
+		t.Fatal("limited copy corrupted")
+	}
+	took("sendfile")
+
+	// socket -> socket (splice), with a stdlib TCP connection on one side.
+	c3, s3 := connPair(t, streamNets[0])
+	nl, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer nl.Close()
+	out := make(chan []byte)
+	go func() {
+		cc, err := nl.Accept()
+		if err != nil {
+			out <- nil
+			return
+		}
+		b, _ := io.ReadAll(cc)
+		cc.Close()
+		out <- b
+	}()
+	nc, _ := net.Dial("tcp", nl.Addr().String())
+	go func() {
+		c3.Sendall(data, 0)
+		c3.CloseWrite()
+	}()
+	n, err = io.Copy(nc, s3) // s3.WriteTo: splice socket -> socket
+	nc.Close()
+	if err != nil || n != int64(len(data)) {
+		t.Fatalf("socket->socket copied %d, %v", n, err)
+	}
+	if sha256.Sum256(<-out) != want {
+		t.Fatal("socket->socket corrupted the data")
+	}
+	took("splice")
+
+	// A reader that is not a file or socket takes the buffered path.
+	c4, s4 := connPair(t, streamNets[2])
+	go func() {
+		io.Copy(c4, bytes.NewReader(data))
+		c4.CloseWrite()
+	}()
+	var buf bytes.Buffer
+	if _, err := io.Copy(&buf, s4); err != nil || sha256.Sum256(buf.Bytes()) != want {
+		t.Fatalf("buffered path: %v", err)
+	}
+	took("copy") // socket -> bytes.Buffer (bytes.Reader -> socket uses the reader's own WriteTo)
 }

@@ -437,14 +437,14 @@ func (h handshakeReporter) OnHandshakeError(c *eventloop.Conn, err error) {
 type writableReporter struct{ handshakeReporter }
 
 func (h writableReporter) OnWritable(c *eventloop.Conn) eventloop.Action {
-	return h.Handler.(eventloop.Writabler).OnWritable(c)
+	return h.Handler.(eventloop.WritableHandler).OnWritable(c)
 }
 
 // reportHandshakeErrors wraps h so that failed handshakes are reported,
 // keeping the optional interface the services use (OnWritable).
 func reportHandshakeErrors(h eventloop.Handler, stderr io.Writer) eventloop.Handler {
 	r := handshakeReporter{h, stderr}
-	if _, ok := h.(eventloop.Writabler); ok {
+	if _, ok := h.(eventloop.WritableHandler); ok {
 		return writableReporter{r}
 	}
 	return r
