@@ -37,29 +37,40 @@ func (l *loop) accept(fd int) {
 			l.stopAccepting() // StopAccept's task for this loop may still be queued
 			return
 		}
-		// No address: unix.Accept4 would allocate one a connection, and
-		// RemoteAddr asks the kernel when it is wanted.
-		r, _, e := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(fd), 0, 0, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
-		nfd, err := int(r), errnoErr(e)
-		if err != nil {
-			switch err {
-			case unix.EAGAIN, unix.ECONNABORTED, unix.EINTR:
-			case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
-				l.pauseAccept(err)
-			default:
-				l.stats.acceptErrs[causeOther].Add(1)
-				l.e.logger().Error("eventloop: accept failed", "err", err)
-			}
+		if !l.acceptOne(fd) {
 			return
 		}
-		l.acceptDelay = 0
-		if !l.e.admit() {
-			l.e.stats.rejected.Add(1) // counted before the client can see the close
-			unix.Close(nfd)
-			continue
-		}
-		l.register(nfd)
 	}
+}
+
+// acceptOne takes one connection from listener fd's queue with accept4(2)
+// and registers it (or closes it, past MaxConns). It reports false when
+// there was none (EAGAIN) or accepting failed (EMFILE and its kind pause
+// accepting; other errors are logged).
+func (l *loop) acceptOne(fd int) bool {
+	// No address: unix.Accept4 would allocate one a connection, and
+	// RemoteAddr asks the kernel when it is wanted.
+	r, _, e := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(fd), 0, 0, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
+	nfd, err := int(r), errnoErr(e)
+	if err != nil {
+		switch err {
+		case unix.EAGAIN, unix.ECONNABORTED, unix.EINTR:
+		case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
+			l.pauseAccept(err)
+		default:
+			l.stats.acceptErrs[causeOther].Add(1)
+			l.e.logger().Error("eventloop: accept failed", "err", err)
+		}
+		return false
+	}
+	l.acceptDelay = 0
+	if !l.e.admit() {
+		l.e.stats.rejected.Add(1) // counted before the client can see the close
+		unix.Close(nfd)
+		return true
+	}
+	l.register(nfd)
+	return true
 }
 
 // stopAccepting takes the listeners out of the poller for good (StopAccept).

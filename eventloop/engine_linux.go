@@ -259,7 +259,10 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 // each loop's multishot accept (its cancellation's last completion): a
 // connection the kernel accepted meanwhile has left the queue, so the
 // engine serves it (OnOpen and all) rather than close it unanswered, and
-// it too has had its OnOpen when StopAccept returns.
+// it too has had its OnOpen when StopAccept returns. So are the
+// connections queued at the moment a loop's accept ends: the kernel may
+// have given their wakeup to the accept being canceled, and no other
+// server of the socket would see them until another connection came.
 func (e *Engine) StopAccept() {
 	e.noAccept.Store(true)
 	me := e.callingLoop()

@@ -138,26 +138,37 @@ func (l *loop) read(c *Conn) {
 	} else {
 		n, err = readFd(int(c.fd), l.buf)
 	}
-	switch {
-	case err == unix.EAGAIN || err == unix.EINTR:
+	if !l.received(c, n, err) {
 		return
-	case err != nil:
-		l.closeNow(c, os.NewSyscallError("read", err))
-		return
-	case n == 0:
-		l.eof(c)
-		return
-	}
-	l.stats.bytesIn.Add(uint64(n))
-	l.stats.msgsIn.Add(1)
-	if l.wheel != nil {
-		c.lastTick = l.wheel.now
 	}
 	if len(c.in) > 0 {
 		l.offer(c, c.in)
 	} else {
 		l.offer(c, l.buf[:n])
 	}
+}
+
+// received takes the result of a read(2) of c's socket: it counts n
+// bytes and reports true, or reports false when there is nothing to take
+// (EAGAIN, EINTR), when the read failed (c is closed with the error) or
+// at the end of input (eof).
+func (l *loop) received(c *Conn, n int, err error) bool {
+	switch {
+	case err == unix.EAGAIN || err == unix.EINTR:
+		return false
+	case err != nil:
+		l.closeNow(c, os.NewSyscallError("read", err))
+		return false
+	case n == 0:
+		l.eof(c)
+		return false
+	}
+	l.stats.bytesIn.Add(uint64(n))
+	l.stats.msgsIn.Add(1)
+	if l.wheel != nil {
+		c.lastTick = l.wheel.now
+	}
+	return true
 }
 
 // eof handles the end of c's input: the peer has shut down its side. What

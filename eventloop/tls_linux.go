@@ -8,11 +8,8 @@ import (
 	"fmt"
 	"io"
 	"iter"
-	"os"
 	"runtime/debug"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // loopTLS is a TLS engine's per-loop state: the config, the buffer
@@ -138,22 +135,9 @@ func (l *loop) resume(t *tlsConn) {
 // into the loop's buffer, and what it decrypts to is offered.
 func (l *loop) readTLS(c *Conn) {
 	n, err := readFd(int(c.fd), l.buf)
-	switch {
-	case err == unix.EAGAIN || err == unix.EINTR:
-		return
-	case err != nil:
-		l.closeNow(c, os.NewSyscallError("read", err))
-		return
-	case n == 0:
-		l.eofTLS(c)
-		return
+	if l.received(c, n, err) {
+		l.inputTLS(c, l.buf[:n])
 	}
-	l.stats.bytesIn.Add(uint64(n))
-	l.stats.msgsIn.Add(1)
-	if l.wheel != nil {
-		c.lastTick = l.wheel.now
-	}
-	l.inputTLS(c, l.buf[:n])
 }
 
 // inputTLS takes ciphertext that arrived for c (lent: valid for this
