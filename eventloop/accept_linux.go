@@ -34,7 +34,7 @@ func (l *loop) addListener(ln *socket.Socket, want interest, udp bool) error {
 func (l *loop) accept(fd int) {
 	for i := 0; i < 256 && !l.shutting; i++ {
 		if l.e.noAccept.Load() {
-			l.stopAccepting() // StopAccept's task for this loop may still be queued
+			l.stopAccepting(false) // StopAccept's task for this loop may still be queued
 			return
 		}
 		if !l.acceptOne(fd) {
@@ -73,14 +73,44 @@ func (l *loop) acceptOne(fd int) bool {
 	return true
 }
 
-// stopAccepting takes the listeners out of the poller for good (StopAccept).
-func (l *loop) stopAccepting() {
-	if !l.acceptPaused && !l.shutting {
-		for _, fd := range l.lnFds {
-			l.p.del(fd)
+// stopAccepting takes the listeners out of the poller for good
+// (StopAccept). With take, for a StopAccept that waits for this loop, it
+// then serves the connections queued on them at that moment (takeQueued).
+func (l *loop) stopAccepting(take bool) {
+	fds := l.lnFds
+	l.lnFds = nil
+	if l.acceptPaused || l.shutting {
+		return
+	}
+	for _, fd := range fds {
+		l.p.del(fd)
+	}
+	for _, fd := range fds {
+		if take {
+			l.takeQueued(fd)
 		}
 	}
-	l.lnFds = nil
+}
+
+// takeQueued serves the connections waiting in listener fd's queue once
+// this loop has stopped watching it. The kernel wakes one waiter of a
+// listening socket for each connection (EPOLLEXCLUSIVE; io_uring's accept
+// waits exclusively too), and a wakeup that reached this loop as it
+// stopped accepting goes to no other waiter: another server of the same
+// socket (the next engine of a zero-downtime restart) would not see the
+// connection until the next one arrived. Taking what is queued now (as
+// many as poll(2) says are there, up to 256) leaves none of them waiting
+// for that wakeup; later connections wake the other waiters as usual.
+func (l *loop) takeQueued(fd int) {
+	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	for i := 0; i < 256 && !l.acceptPaused; i++ {
+		if n, err := unix.Poll(pfd, 0); err != nil || n == 0 || pfd[0].Revents&unix.POLLIN == 0 {
+			return
+		}
+		if !l.acceptOne(fd) {
+			return
+		}
+	}
 }
 
 // whenAcceptsEnded calls done once no accept of this loop is in flight

@@ -253,16 +253,17 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 // already taking a connection finishes with that one. Returning
 // StopAccepting from a callback does the same.
 //
-// Connections still in the listen queue stay there, for whoever else
-// serves the socket (the next process of a zero-downtime restart). With
-// the io_uring backend StopAccept also waits until the kernel has ended
-// each loop's multishot accept (its cancellation's last completion): a
-// connection the kernel accepted meanwhile has left the queue, so the
-// engine serves it (OnOpen and all) rather than close it unanswered, and
-// it too has had its OnOpen when StopAccept returns. So are the
-// connections queued at the moment a loop's accept ends: the kernel may
-// have given their wakeup to the accept being canceled, and no other
-// server of the socket would see them until another connection came.
+// Called from any other goroutine, StopAccept also serves the
+// connections queued when each loop stops accepting (OnOpen and all,
+// before it returns): the kernel wakes one waiter of a listening socket
+// for each connection, and may have woken this engine for them, so that
+// another server of the socket (the next process of a zero-downtime
+// restart) would not see them until another connection came. Connections
+// that arrive after it returned stay in the listen queue for whoever else
+// serves the socket. With the io_uring backend it also waits until the
+// kernel has ended each loop's multishot accept (its cancellation's last
+// completion): a connection the kernel accepted meanwhile has left the
+// queue, so the engine serves it too.
 func (e *Engine) StopAccept() {
 	e.noAccept.Store(true)
 	me := e.callingLoop()
@@ -273,12 +274,12 @@ func (e *Engine) StopAccept() {
 	for _, l := range loops {
 		switch {
 		case l == me:
-			l.stopAccepting()
+			l.stopAccepting(false)
 		case me != nil:
-			l.submit(task{fn: (*loop).stopAccepting})
+			l.submit(task{fn: func(l *loop) { l.stopAccepting(false) }})
 		default:
 			wg.Add(1)
-			if l.submit(task{fn: func(l *loop) { l.stopAccepting(); l.whenAcceptsEnded(wg.Done) }}) != nil {
+			if l.submit(task{fn: func(l *loop) { l.stopAccepting(true); l.whenAcceptsEnded(wg.Done) }}) != nil {
 				wg.Done() // stopped: it accepts nothing
 			}
 		}

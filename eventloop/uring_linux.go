@@ -527,7 +527,7 @@ func (u *uring) accepted(lfd int32, cqe *uringCQE, final bool) {
 			l.e.stats.rejected.Add(1) // counted before the client can see the close
 			unix.Close(nfd)
 		case l.e.noAccept.Load():
-			l.stopAccepting() // StopAccept's task for this loop may still be queued
+			l.stopAccepting(false) // StopAccept's task for this loop may still be queued
 			l.register(nfd)
 		default:
 			l.acceptDelay = 0
@@ -545,33 +545,14 @@ func (u *uring) accepted(lfd int32, cqe *uringCQE, final bool) {
 	}
 	if final {
 		u.sync(lfd, 0)
-		if l.e.noAccept.Load() && !u.closing && !l.shutting {
-			u.takeQueued(lfd)
+		if len(u.acceptsEnded) > 0 && !u.closing && !l.shutting {
+			// For the StopAccept that waits: the wakeup of a connection
+			// may have reached this accept while it was being canceled
+			// (see loop.takeQueued).
+			l.takeQueued(int(lfd))
 		}
 		if len(u.acceptsEnded) > 0 && !u.acceptsArmed() {
 			u.endAccepts()
-		}
-	}
-}
-
-// takeQueued serves the connections waiting in listener lfd's queue when
-// its multishot accept ends because accepting stopped. The kernel wakes
-// one waiter of a listening socket for each connection (io_uring's accept
-// waits exclusively, as EPOLLEXCLUSIVE does), and a wakeup that reached
-// this ring's accept while it was being canceled goes to no other
-// waiter: another server of the same socket (the next engine of a
-// zero-downtime restart) would not see the connection until the next one
-// arrives. Taking what is queued now (as many as poll(2) says are
-// there, up to 256) leaves none of them waiting for that wakeup; later
-// connections wake the other waiters as usual.
-func (u *uring) takeQueued(lfd int32) {
-	pfd := []unix.PollFd{{Fd: lfd, Events: unix.POLLIN}}
-	for i := 0; i < 256; i++ {
-		if n, err := unix.Poll(pfd, 0); err != nil || n == 0 || pfd[0].Revents&unix.POLLIN == 0 {
-			return
-		}
-		if !u.l.acceptOne(int(lfd)) {
-			return
 		}
 	}
 }
