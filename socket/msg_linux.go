@@ -142,10 +142,15 @@ func (s *Socket) SendFds(bufs [][]byte, fds []int, flags MsgFlag, to Sockaddr) (
 // MSG_CMSG_CLOEXEC that RecvFds asks for, and recvmsg(2) echoes, is
 // removed, so it reports 0 where Python's recv_fds does.
 //
+// maxfds is 0 to SCM_MAX_FD (253, the most the kernel passes in one
+// message); outside that range RecvFds receives nothing and returns an
+// error matching syscall.EINVAL (Python raises ValueError for a negative
+// maxfds).
+//
 // Python: socket.recv_fds(sock, bufsize, maxfds[, flags]).
 func (s *Socket) RecvFds(b []byte, maxfds int, flags MsgFlag) (n int, fds []int, rflags MsgFlag, from Sockaddr, err error) {
-	if maxfds < 0 {
-		maxfds = 0
+	if maxfds < 0 || maxfds > SCM_MAX_FD {
+		return 0, nil, 0, nil, s.opErr("recvmsg", nil, os.NewSyscallError("recvmsg", unix.EINVAL))
 	}
 	// CMSG_LEN, not CMSG_SPACE: the kernel fills whole ints up to the end of
 	// the buffer, and CMSG_SPACE's padding would hold a fd more than maxfds

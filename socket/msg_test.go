@@ -3,6 +3,8 @@
 package socket_test
 
 import (
+	"errors"
+	"math"
 	"os"
 	"syscall"
 	"testing"
@@ -121,5 +123,42 @@ func TestSendmsgGather(t *testing.T) {
 	n, oobn, _, _, err := b.Recvmsg(buf, make([]byte, 64), 0)
 	if err != nil || string(buf[:n]) != "abbcccddddeeeee" || oobn != 0 {
 		t.Fatalf("Recvmsg = %q oob %d, %v", buf[:n], oobn, err)
+	}
+}
+
+// TestRecvFdsMaxfdsBounds: a maxfds the kernel can never fill (negative, or
+// more than SCM_MAX_FD, 253 descriptors a message) is an error matching
+// EINVAL before anything is allocated or received: 1<<40 used to allocate
+// 4 TiB (the runtime's fatal out of memory), 1<<62 overflowed to a buffer
+// with room for no descriptor. The message stays queued for the next call;
+// SCM_MAX_FD itself is accepted.
+func TestRecvFdsMaxfdsBounds(t *testing.T) {
+	sockettest.LeakCheck(t)
+	a, b := socketpair(t, socket.SOCK_DGRAM)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	if _, err := a.SendFds([][]byte{[]byte("x")}, []int{int(w.Fd())}, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 8)
+	for _, maxfds := range []int{-1, socket.SCM_MAX_FD + 1, 1 << 30, 1 << 40, 1 << 62, math.MaxInt, math.MinInt} {
+		n, fds, _, _, err := b.RecvFds(buf, maxfds, socket.MSG_DONTWAIT)
+		for _, fd := range fds {
+			syscall.Close(fd)
+		}
+		if !errors.Is(err, syscall.EINVAL) || n != 0 || len(fds) != 0 {
+			t.Errorf("RecvFds(maxfds=%d) = %d, %v, %v; want an error matching EINVAL", maxfds, n, fds, err)
+		}
+	}
+	n, fds, rflags, _, err := b.RecvFds(buf, socket.SCM_MAX_FD, socket.MSG_DONTWAIT)
+	for _, fd := range fds {
+		syscall.Close(fd)
+	}
+	if err != nil || n != 1 || len(fds) != 1 || rflags != 0 {
+		t.Fatalf("RecvFds(maxfds=SCM_MAX_FD) = %d, %v, %v, %v; want the queued message and its fd", n, fds, rflags, err)
 	}
 }

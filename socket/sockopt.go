@@ -110,6 +110,11 @@ const (
 	SCM_CREDENTIALS = 2 // SCM_CREDENTIALS passes process credentials over AF_UNIX.
 )
 
+// SCM_MAX_FD is the most file descriptors the kernel passes in one
+// SCM_RIGHTS message (include/net/scm.h); RecvFds accepts a maxfds from 0
+// to SCM_MAX_FD.
+const SCM_MAX_FD = 253
+
 func boolInt(b bool) int {
 	if b {
 		return 1
