@@ -35,7 +35,9 @@ type Listener struct {
 // SYNs and completed handshakes dropped because an accept queue was
 // full, counted by the kernel for every listener of the namespace). A
 // socket that is not a listening TCP socket, or that is closed, has no
-// queue metrics.
+// queue metrics. Sockets given the same name (the SO_REUSEPORT listeners
+// of one address) are reported as one listener, with their queue lengths
+// and limits summed.
 func NewListenerCollector(constLabels prometheus.Labels, lns ...Listener) prometheus.Collector {
 	const sub = "listener"
 	l := []string{"listener"}
@@ -56,6 +58,12 @@ func (c *listenerCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *listenerCollector) Collect(ch chan<- prometheus.Metric) {
+	// Sockets of one name (SO_REUSEPORT listeners of an address, one a
+	// loop) are one listener: their queues and limits are summed, since
+	// two series with the same labels would fail the whole scrape.
+	type queue struct{ length, limit uint32 }
+	var names []string
+	queues := make(map[string]*queue, len(c.lns))
 	for _, ln := range c.lns {
 		if ln.Socket == nil || ln.Socket.Type() != socket.SOCK_STREAM {
 			continue
@@ -70,8 +78,19 @@ func (c *listenerCollector) Collect(ch chan<- prometheus.Metric) {
 		if !ok {
 			continue
 		}
-		ch <- prometheus.MustNewConstMetric(c.queueLen, prometheus.GaugeValue, float64(length), ln.Name)
-		ch <- prometheus.MustNewConstMetric(c.queueLimit, prometheus.GaugeValue, float64(limit), ln.Name)
+		q := queues[ln.Name]
+		if q == nil {
+			q = &queue{}
+			queues[ln.Name] = q
+			names = append(names, ln.Name)
+		}
+		q.length += length
+		q.limit += limit
+	}
+	for _, name := range names {
+		q := queues[name]
+		ch <- prometheus.MustNewConstMetric(c.queueLen, prometheus.GaugeValue, float64(q.length), name)
+		ch <- prometheus.MustNewConstMetric(c.queueLimit, prometheus.GaugeValue, float64(q.limit), name)
 	}
 	if v, err := tcpExt(c.netstat); err == nil {
 		if n, ok := v["ListenOverflows"]; ok {
