@@ -211,3 +211,61 @@ func TestUnixDatagramAndSeqpacket(t *testing.T) {
 	}
 	l.expect("record\n")
 }
+
+// TestSeqpacketEOF: at the end of stdin, sock connect --seqpacket shuts
+// down its sending side as it does for a stream (the default, -N), so a
+// server that echoes until the client's EOF closes, and sock exits with
+// the echo printed. It did not (only SOCK_STREAM was shut down), and hung
+// until killed.
+func TestSeqpacketEOF(t *testing.T) {
+	sockettest.LeakCheck(t)
+	path := sockettest.UnixPath(t, "eof.sock")
+	ln, err := socket.Listen("unixpacket", path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	served := make(chan error, 1)
+	go func() {
+		c, _, err := ln.Accept()
+		if err != nil {
+			served <- err
+			return
+		}
+		defer c.Close()
+		c.SetTimeout(20 * time.Second)
+		buf := make([]byte, 1024)
+		for {
+			n, err := c.Recv(buf, 0)
+			if err != nil || n == 0 { // n == 0: the client shut down its side
+				served <- err
+				return
+			}
+			if _, err := c.Send(buf[:n], 0); err != nil {
+				served <- err
+				return
+			}
+		}
+	}()
+	type result struct {
+		code     int
+		out, err string
+	}
+	res := make(chan result, 1)
+	go func() {
+		code, out, errs := run(t, "seq\n", "connect", "--seqpacket", path)
+		res <- result{code, out, errs}
+	}()
+	select {
+	case r := <-res:
+		if r.code != 0 || r.out != "seq\n" {
+			t.Fatalf("sock connect --seqpacket: exit %d, stdout %q, stderr %q; want 0 and the echo", r.code, r.out, r.err)
+		}
+	case <-time.After(20 * time.Second):
+		ln.Close()
+		t.Fatal("sock connect --seqpacket did not end 20 s after its stdin did: the server never saw its EOF")
+	}
+	if err := <-served; err != nil {
+		t.Fatalf("server: %v", err)
+	}
+}

@@ -96,7 +96,10 @@ func pump(e *env, o *netOpts, s *socket.Socket, c net.Conn, out io.Writer) error
 				done <- err
 				return
 			}
-			if !o.noShutdown && !dgram {
+			// Shut down the sending side of a connection, stream or
+			// SEQPACKET (whose peer then reads EOF too); a datagram
+			// socket has no such side.
+			if !o.noShutdown && s.Type() != socket.SOCK_DGRAM {
 				if cw, ok := c.(interface{ CloseWrite() error }); ok && c != net.Conn(s) {
 					cw.CloseWrite() // TLS close_notify
 				}
