@@ -42,6 +42,8 @@ accept() and the backlog limit; for a connection, bytes received and not yet
 read, and bytes sent and not yet acknowledged; for UDP, the memory the queued
 datagrams take.`,
 		Example: `  sock ss                           # TCP, UDP and Unix sockets
+  sock ss -tuanp                    # the same as ss -tuanp (-a, -n, -p are always on)
+  sock ss -tlnp                     # listening TCP sockets
   sock ss -t --state listen         # listening TCP sockets
   sock ss --port 6254               # every socket with local or peer port 6254
   sock ss -t --state time-wait --port 6254
@@ -64,6 +66,12 @@ datagrams take.`,
 	f.IntSliceVar(&o.pids, "pid", nil, "only sockets owned by process `PID`")
 	f.StringVar(&o.process, "process", "", "only sockets owned by a process whose name contains `NAME`")
 	f.BoolVar(&o.json, "json", false, "print JSON")
+	// iproute2's ss flags that sock ss always applies, accepted so that
+	// "sock ss -tuanp" and "sock ss -tlnp" work from muscle memory.
+	var all, numeric, processes bool
+	f.BoolVarP(&all, "all", "a", false, "every state (the default without -l)")
+	f.BoolVarP(&numeric, "numeric", "n", false, "numeric addresses and ports (always: sock ss resolves no names)")
+	f.BoolVarP(&processes, "processes", "p", false, "the owning process (always shown)")
 	return cmd
 }
 

@@ -190,9 +190,12 @@ func TestSSAgreesWithIproute2(t *testing.T) {
 	}
 	portStr := fmt.Sprintf(":%d ", port)
 	// 1 LISTEN, 3 client ESTABs, 1 accepted ESTAB, 2 unaccepted children, 1 TIME-WAIT.
-	compare("TCP", []string{"-t", "--port", fmt.Sprint(port)}, []string{"-Htanp"}, false,
+	// With iproute2's own flags: -a, -n and -p are what sock ss always does.
+	compare("TCP", []string{"-tanp", "--port", fmt.Sprint(port)}, []string{"-Htanp"}, false,
 		func(k string) bool { return strings.Contains(k+" ", portStr) }, 8)
-	compare("UDP", []string{"-u", "--port", fmt.Sprint(uport)}, []string{"-Huanp"}, false,
+	compare("TCP listening", []string{"-tlnp", "--port", fmt.Sprint(port)}, []string{"-Htlnp"}, false,
+		func(k string) bool { return strings.Contains(k+" ", portStr) }, 1)
+	compare("UDP", []string{"-uanp", "--port", fmt.Sprint(uport)}, []string{"-Huanp"}, false,
 		func(k string) bool { return strings.Contains(k+" ", fmt.Sprintf(":%d ", uport)) }, 1)
 	// The Unix listener and the accepted socket carry the path; the client
 	// is unnamed: compare it by its inode, which ss prints after "*".
