@@ -72,7 +72,10 @@ Services:
 tcp6, udp4 and udp6 too). --dispatcher picks the concurrency: synchronous
 (one request at a time, like Python's TCPServer), goroutines (one per
 request, like ThreadingMixIn; the default), pool (--workers goroutines) or
-prefork (--workers processes, like ForkingMixIn). --engine loop serves with
+prefork (--workers processes forked at the start, each serving one
+connection at a time, so at most --workers clients are served at once and
+the others wait in the listen queue; Python's ForkingMixIn forks a process
+for each request instead). --engine loop serves with
 the event-loop engine instead (tcp, udp and unix): --loops event loops, each
 on its own thread, on epoll; --engine uring runs the loops on io_uring
 (Linux 6.1 or later), and --engine auto on io_uring where it works and on
@@ -151,7 +154,7 @@ the listen queue, which the sockets keep: none is refused.`,
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "with the event-loop engine: say which backend serves and, if it is not the one asked for, why")
 	f.IntVar(&o.loops, "loops", 0, "with --engine loop: event loops (default GOMAXPROCS)")
 	f.BoolVar(&o.reusePort, "reuseport", false, "with --engine loop: one SO_REUSEPORT listener per loop instead of one shared")
-	f.IntVar(&o.workers, "workers", 0, "goroutines for pool, processes for prefork (default GOMAXPROCS); cap for goroutines (0: none)")
+	f.IntVar(&o.workers, "workers", 0, "goroutines for pool, processes for prefork (each serves one connection at a time; default GOMAXPROCS); cap for goroutines (0: none)")
 	f.IntVar(&o.maxConns, "max-conns", 0, "close connections beyond this many at once (0: no cap)")
 	f.Var(&o.idle, "idle-timeout", "close a connection silent for this long (5, 500ms, 2m; 0: never)")
 	f.BoolVar(&o.tls, "tls", false, "serve over TLS (stream protocols); without --tls-cert, a self-signed certificate")
