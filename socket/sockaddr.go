@@ -438,13 +438,21 @@ func resolveOne(ctx context.Context, f Family, host string) (netip.Addr, error) 
 
 // NetAddr converts sa into the net.Addr that the net package uses for a
 // socket of type t: *net.TCPAddr, *net.UDPAddr, *net.IPAddr or *net.UnixAddr.
-// It returns nil for a nil sa, and a generic net.Addr for other families.
+// It returns nil for a nil sa, and a generic net.Addr for other families
+// and for an IP address whose port is out of range (0 to 65535), whose
+// String is sa.String(), the port as given rather than cut to 16 bits.
 func NetAddr(sa Sockaddr, t Type) net.Addr {
 	if isNilAddr(sa) {
 		return nil
 	}
 	t &^= typeFlags
 	if ap, ok := AddrPortOf(sa); ok {
+		if p := inetPort(sa); (p < 0 || p > 65535) && (t == SOCK_STREAM || t == SOCK_DGRAM) {
+			// A port out of range (an error names the address) has no
+			// net.TCPAddr or netip form: AddrPort would cut it to 16
+			// bits. Keep it as the caller gave it.
+			return genericAddr{network: inetNetwork(t), addr: sa.String()}
+		}
 		switch t {
 		case SOCK_STREAM:
 			return net.TCPAddrFromAddrPort(ap)
@@ -461,6 +469,27 @@ func NetAddr(sa Sockaddr, t Type) net.Addr {
 }
 
 type genericAddr struct{ network, addr string }
+
+// inetPort is the port of an *Inet4Addr or *Inet6Addr as given, wider than
+// 16 bits if it is out of range.
+func inetPort(sa Sockaddr) int {
+	switch a := sa.(type) {
+	case *Inet4Addr:
+		return a.Port
+	case *Inet6Addr:
+		return a.Port
+	}
+	return 0
+}
+
+// inetNetwork is the net package's network name for a stream or datagram
+// IP socket.
+func inetNetwork(t Type) string {
+	if t == SOCK_STREAM {
+		return "tcp"
+	}
+	return "udp"
+}
 
 func (a genericAddr) Network() string { return a.network }
 func (a genericAddr) String() string  { return a.addr }
@@ -504,7 +533,14 @@ func FromNetAddr(a net.Addr) (Sockaddr, error) {
 
 func inetFromIP(ip net.IP, port int, zone string) (Sockaddr, error) {
 	if port < 0 || port > 65535 {
-		return nil, &AddrError{Addr: strconv.Itoa(port), Reason: "port out of range 0-65535"}
+		host := ""
+		if len(ip) != 0 {
+			host = ip.String()
+		}
+		if zone != "" {
+			host += "%" + zone
+		}
+		return nil, &AddrError{Addr: net.JoinHostPort(host, strconv.Itoa(port)), Reason: "port out of range 0-65535", Err: syscall.EINVAL}
 	}
 	if len(ip) == 0 {
 		return &Inet4Addr{Port: port}, nil
