@@ -67,13 +67,22 @@ func (h *Header) formatV1() ([]byte, error) {
 // addrPort converts a Source or Destination to the form t needs.
 func addrPort(t Transport, a net.Addr) (netip.AddrPort, error) {
 	var ap netip.AddrPort
+	var port int
 	switch a := a.(type) {
 	case *net.TCPAddr:
-		ap = a.AddrPort()
+		if a != nil {
+			ap, port = a.AddrPort(), a.Port
+		}
 	case *net.UDPAddr:
-		ap = a.AddrPort()
+		if a != nil {
+			ap, port = a.AddrPort(), a.Port
+		}
 	default:
 		return ap, fmt.Errorf("proxyproto: format: %v needs IP addresses, have %T", t, a)
+	}
+	if port < 0 || port > 65535 {
+		// AddrPort cuts the port to 16 bits: 70000 would go out as 4464.
+		return ap, fmt.Errorf("proxyproto: format: address %v: port out of range 0-65535", a)
 	}
 	ip := ap.Addr()
 	switch t {

@@ -220,6 +220,16 @@ func TestFormatRefuses(t *testing.T) {
 			Source: &net.UnixAddr{Name: strings.Repeat("p", 109)}, Destination: &net.UnixAddr{}}},
 		{"v2 TCP address in UNIX", proxyproto.Header{Version: 2, Command: proxyproto.Proxy, Transport: proxyproto.UnixStream,
 			Source: tcp("1.2.3.4:5"), Destination: tcp("1.2.3.4:5")}},
+		// A port out of range used to be cut to 16 bits (70000 written
+		// as 4464, -1 as 65535) and sent.
+		{"v1 source port 70000", proxyproto.Header{Version: 1, Command: proxyproto.Proxy, Transport: proxyproto.TCP4,
+			Source: &net.TCPAddr{IP: net.IPv4(1, 2, 3, 4), Port: 70000}, Destination: tcp("1.2.3.4:5")}},
+		{"v1 destination port -1", proxyproto.Header{Version: 1, Command: proxyproto.Proxy, Transport: proxyproto.TCP6,
+			Source: tcp("[::1]:1"), Destination: &net.TCPAddr{IP: net.IPv6loopback, Port: -1}}},
+		{"v2 source port 70000", proxyproto.Header{Version: 2, Command: proxyproto.Proxy, Transport: proxyproto.UDP4,
+			Source: &net.UDPAddr{IP: net.IPv4(1, 2, 3, 4), Port: 70000}, Destination: &net.UDPAddr{IP: net.IPv4(1, 2, 3, 4), Port: 5}}},
+		{"v2 destination port -1", proxyproto.Header{Version: 2, Command: proxyproto.Proxy, Transport: proxyproto.TCP4,
+			Source: tcp("1.2.3.4:5"), Destination: &net.TCPAddr{IP: net.IPv4(1, 2, 3, 4), Port: -1}}},
 		{"v2 TLV too long", proxyproto.Header{Version: 2, TLVs: []proxyproto.TLV{{Type: 0xe0, Value: make([]byte, 70000)}}}},
 		{"v2 header too long", proxyproto.Header{Version: 2, TLVs: []proxyproto.TLV{{Type: 0xe0, Value: make([]byte, 40000)}, {Type: 0xe1, Value: make([]byte, 40000)}}}},
 	} {
