@@ -127,10 +127,12 @@
 // No argument panics: a nil context, address, reader, writer or
 // connection, or any other zero value, gives an error (a nil context one
 // matching syscall.EINVAL), and so do the methods of a zero Listener or
-// PacketConn. The receiver of a Socket method must be a Socket made by this
-// package (New, Socketpair, Accept, FromFd...): as with a nil
-// *net.TCPConn, the methods of a nil *Socket (but Close and String) and
-// those of a Socket{} literal panic.
+// PacketConn. Every method of a nil *Socket returns an error matching
+// os.ErrInvalid (Close returns os.ErrInvalid itself), or, if it returns no
+// error, its zero value: Fd -1, Family, Type, Proto and Timeout 0,
+// Blocking false, LocalAddr and RemoteAddr nil, String "<socket nil>".
+// Otherwise the receiver must be a Socket made by this package (New,
+// Socketpair, Accept, FromFd...): the methods of a Socket{} literal panic.
 //
 // # Differences from Python by design
 //

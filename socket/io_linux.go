@@ -203,6 +203,9 @@ func syscallName(k opKind) string {
 //
 // Python: socket.socket.recv(bufsize[, flags]) and recv_into.
 func (s *Socket) Recv(b []byte, flags MsgFlag) (int, error) {
+	if s == nil {
+		return 0, errNilSocket("recv")
+	}
 	if len(b) == 0 && s.isStream() {
 		if s.closed.Load() {
 			return 0, s.opErr("recv", nil, ErrClosed)
@@ -217,6 +220,9 @@ func (s *Socket) Recv(b []byte, flags MsgFlag) (int, error) {
 // Read implements io.Reader and net.Conn: Recv with no flags, except that
 // the end of a stream is io.EOF instead of (0, nil).
 func (s *Socket) Read(b []byte) (int, error) {
+	if s == nil {
+		return 0, errNilSocket("read")
+	}
 	if len(b) == 0 {
 		if s.closed.Load() {
 			return 0, s.opErr("read", nil, ErrClosed)
@@ -238,6 +244,9 @@ func (s *Socket) Read(b []byte) (int, error) {
 //
 // Python: socket.socket.recvfrom(bufsize[, flags]) and recvfrom_into.
 func (s *Socket) Recvfrom(b []byte, flags MsgFlag) (int, Sockaddr, error) {
+	if s == nil {
+		return 0, nil, errNilSocket("recvfrom")
+	}
 	s.armRead()
 	op := &s.sys.rop
 	op.mu.Lock()
@@ -262,6 +271,9 @@ func (s *Socket) Recvfrom(b []byte, flags MsgFlag) (int, Sockaddr, error) {
 // returns the sender as a netip.AddrPort. It does not allocate, which makes
 // it the call for busy datagram servers.
 func (s *Socket) RecvfromAddrPort(b []byte, flags MsgFlag) (int, netip.AddrPort, error) {
+	if s == nil {
+		return 0, netip.AddrPort{}, errNilSocket("recvfrom")
+	}
 	s.armRead()
 	op := &s.sys.rop
 	op.mu.Lock()
@@ -329,6 +341,9 @@ func (s *Socket) recvLocked(op *ioOp, opName string, b []byte, flags MsgFlag, wa
 //
 // Python: socket.socket.send(bytes[, flags]).
 func (s *Socket) Send(b []byte, flags MsgFlag) (int, error) {
+	if s == nil {
+		return 0, errNilSocket("send")
+	}
 	s.armWrite()
 	return s.send("send", b, flags, nil, false)
 }
@@ -340,12 +355,18 @@ func (s *Socket) Send(b []byte, flags MsgFlag) (int, error) {
 // Python: socket.socket.sendall(bytes[, flags]), which does not say how
 // much was sent before an error.
 func (s *Socket) Sendall(b []byte, flags MsgFlag) (int, error) {
+	if s == nil {
+		return 0, errNilSocket("sendall")
+	}
 	s.armWrite()
 	return s.send("sendall", b, flags, nil, true)
 }
 
 // Write implements io.Writer and net.Conn: Sendall with no flags.
 func (s *Socket) Write(b []byte) (int, error) {
+	if s == nil {
+		return 0, errNilSocket("write")
+	}
 	s.armWrite()
 	return s.send("write", b, 0, nil, true)
 }
@@ -355,6 +376,9 @@ func (s *Socket) Write(b []byte) (int, error) {
 //
 // Python: socket.socket.sendto(bytes[, flags], address).
 func (s *Socket) Sendto(b []byte, flags MsgFlag, to Sockaddr) (int, error) {
+	if s == nil {
+		return 0, errNilSocket("sendto")
+	}
 	if err := s.checkAddr("sendto", to); err != nil {
 		return 0, err
 	}
@@ -365,6 +389,9 @@ func (s *Socket) Sendto(b []byte, flags MsgFlag, to Sockaddr) (int, error) {
 // SendtoAddrPort is Sendto for AF_INET and AF_INET6 sockets with the
 // destination as a netip.AddrPort. It does not allocate.
 func (s *Socket) SendtoAddrPort(b []byte, flags MsgFlag, to netip.AddrPort) (int, error) {
+	if s == nil {
+		return 0, errNilSocket("sendto")
+	}
 	s.armWrite()
 	op := &s.sys.wop
 	op.mu.Lock()
@@ -389,6 +416,9 @@ func (s *Socket) SendallContext(ctx context.Context, b []byte, flags MsgFlag) (n
 
 // SendtoContext is Sendto bounded by ctx.
 func (s *Socket) SendtoContext(ctx context.Context, b []byte, flags MsgFlag, to Sockaddr) (n int, err error) {
+	if s == nil {
+		return 0, errNilSocket("sendto")
+	}
 	if err := s.checkAddr("sendto", to); err != nil {
 		return 0, err
 	}

@@ -19,6 +19,9 @@ import (
 // Python: socket.socket.recvmsg(bufsize[, ancbufsize[, flags]]) and
 // recvmsg_into.
 func (s *Socket) Recvmsg(p, oob []byte, flags MsgFlag) (n, oobn int, rflags MsgFlag, from Sockaddr, err error) {
+	if s == nil {
+		return 0, 0, 0, nil, errNilSocket("recvmsg")
+	}
 	s.armRead()
 	op := &s.sys.rop
 	op.mu.Lock()
@@ -62,6 +65,9 @@ func (s *Socket) Recvmsg(p, oob []byte, flags MsgFlag) (n, oobn int, rflags MsgF
 //
 // Python: socket.socket.sendmsg(buffers[, ancdata[, flags[, address]]]).
 func (s *Socket) Sendmsg(bufs [][]byte, oob []byte, flags MsgFlag, to Sockaddr) (int, error) {
+	if s == nil {
+		return 0, errNilSocket("sendmsg")
+	}
 	if to != nil {
 		if err := s.checkAddr("sendmsg", to); err != nil {
 			return 0, err
@@ -131,6 +137,9 @@ func (s *Socket) Sendmsg(bufs [][]byte, oob []byte, flags MsgFlag, to Sockaddr) 
 //
 // Python: socket.send_fds(sock, buffers, fds[, flags[, address]]).
 func (s *Socket) SendFds(bufs [][]byte, fds []int, flags MsgFlag, to Sockaddr) (int, error) {
+	if s == nil {
+		return 0, errNilSocket("sendmsg")
+	}
 	return s.Sendmsg(bufs, UnixRights(fds...), flags, to)
 }
 
@@ -149,6 +158,9 @@ func (s *Socket) SendFds(bufs [][]byte, fds []int, flags MsgFlag, to Sockaddr) (
 //
 // Python: socket.recv_fds(sock, bufsize, maxfds[, flags]).
 func (s *Socket) RecvFds(b []byte, maxfds int, flags MsgFlag) (n int, fds []int, rflags MsgFlag, from Sockaddr, err error) {
+	if s == nil {
+		return 0, nil, 0, nil, errNilSocket("recvmsg")
+	}
 	if maxfds < 0 || maxfds > SCM_MAX_FD {
 		return 0, nil, 0, nil, s.opErr("recvmsg", nil, os.NewSyscallError("recvmsg", unix.EINVAL))
 	}

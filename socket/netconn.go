@@ -186,6 +186,9 @@ func (c *PacketConn) SyscallConn() (syscall.RawConn, error) {
 // the descriptor, for APIs that insist on those types. s stays open; closing
 // one does not close the other.
 func (s *Socket) NetConn() (net.Conn, error) {
+	if s == nil {
+		return nil, errNilSocket("netconn")
+	}
 	f, err := s.File()
 	if err != nil {
 		return nil, err

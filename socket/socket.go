@@ -60,22 +60,45 @@ var (
 	} = (*Socket)(nil)
 )
 
-// Fd returns the socket's file descriptor, or -1 after Close. The descriptor
+// Fd returns the socket's file descriptor, or -1 after Close or on a nil
+// *Socket. The descriptor
 // stays in non-blocking mode; use it for system calls this package lacks,
 // preferably through SyscallConn, which keeps it from being closed under you.
 //
 // Python: socket.socket.fileno().
-func (s *Socket) Fd() int { return int(s.fd.Load()) }
+func (s *Socket) Fd() int {
+	if s == nil {
+		return -1
+	}
+	return int(s.fd.Load())
+}
 
-// Family returns the address family the socket was created with.
-func (s *Socket) Family() Family { return s.family }
+// Family returns the address family the socket was created with (0,
+// AF_UNSPEC, on a nil *Socket).
+func (s *Socket) Family() Family {
+	if s == nil {
+		return 0
+	}
+	return s.family
+}
 
-// Type returns the socket type, without creation flags.
-func (s *Socket) Type() Type { return s.typ }
+// Type returns the socket type, without creation flags (0 on a nil
+// *Socket).
+func (s *Socket) Type() Type {
+	if s == nil {
+		return 0
+	}
+	return s.typ
+}
 
 // Proto returns the protocol the socket was created with (0 unless one was
-// given or probed by NewFd).
-func (s *Socket) Proto() Protocol { return s.proto }
+// given or probed by NewFd, and on a nil *Socket).
+func (s *Socket) Proto() Protocol {
+	if s == nil {
+		return 0
+	}
+	return s.proto
+}
 
 // isStream reports whether a zero-length receive means end of stream: true
 // for SOCK_STREAM and SOCK_SEQPACKET, as in the net package.
@@ -143,6 +166,9 @@ func SetDefaultTimeout(d time.Duration) {
 // Python: socket.socket.setblocking(flag). setblocking(False) is
 // settimeout(0.0) in Python; in Go it is only SetBlocking(false).
 func (s *Socket) SetBlocking(block bool) error {
+	if s == nil {
+		return errNilSocket("setblocking")
+	}
 	if s.closed.Load() {
 		return s.opErr("setblocking", nil, ErrClosed)
 	}
@@ -151,10 +177,11 @@ func (s *Socket) SetBlocking(block bool) error {
 	return s.restoreDeadlines()
 }
 
-// Blocking reports whether the socket is in blocking mode.
+// Blocking reports whether the socket is in blocking mode (false on a nil
+// *Socket).
 //
 // Python: socket.socket.getblocking().
-func (s *Socket) Blocking() bool { return !s.nonblock.Load() }
+func (s *Socket) Blocking() bool { return s != nil && !s.nonblock.Load() }
 
 // SetTimeout makes every later blocking call fail after about d with an error
 // matching os.ErrDeadlineExceeded (a net.Error whose Timeout is true). The
@@ -166,6 +193,9 @@ func (s *Socket) Blocking() bool { return !s.nonblock.Load() }
 // Python: socket.socket.settimeout(seconds); settimeout(None) is
 // SetTimeout(0), and settimeout(0.0) is SetBlocking(false).
 func (s *Socket) SetTimeout(d time.Duration) error {
+	if s == nil {
+		return errNilSocket("settimeout")
+	}
 	if d < 0 {
 		return s.opErr("settimeout", nil, &os.SyscallError{Syscall: "settimeout", Err: syscall.EINVAL})
 	}
@@ -180,16 +210,25 @@ func (s *Socket) SetTimeout(d time.Duration) error {
 	return nil
 }
 
-// Timeout returns the timeout set by SetTimeout, or 0 for none.
+// Timeout returns the timeout set by SetTimeout, or 0 for none (and on a
+// nil *Socket).
 //
 // Python: socket.socket.gettimeout().
-func (s *Socket) Timeout() time.Duration { return time.Duration(s.timeout.Load()) }
+func (s *Socket) Timeout() time.Duration {
+	if s == nil {
+		return 0
+	}
+	return time.Duration(s.timeout.Load())
+}
 
 // SetDeadline sets the absolute read and write deadlines, as net.Conn
 // defines them: calls pending now and later fail with an error matching
 // os.ErrDeadlineExceeded once t passes. The zero time removes the deadlines.
 // A call made under SetTimeout uses whichever of the two ends first.
 func (s *Socket) SetDeadline(t time.Time) error {
+	if s == nil {
+		return errNilSocket("set")
+	}
 	if err := s.SetReadDeadline(t); err != nil {
 		return err
 	}
@@ -198,6 +237,9 @@ func (s *Socket) SetDeadline(t time.Time) error {
 
 // SetReadDeadline sets the absolute deadline of receives and Accept.
 func (s *Socket) SetReadDeadline(t time.Time) error {
+	if s == nil {
+		return errNilSocket("set")
+	}
 	if s.closed.Load() {
 		return s.opErr("set", nil, ErrClosed)
 	}
@@ -210,6 +252,9 @@ func (s *Socket) SetReadDeadline(t time.Time) error {
 
 // SetWriteDeadline sets the absolute deadline of sends and Connect.
 func (s *Socket) SetWriteDeadline(t time.Time) error {
+	if s == nil {
+		return errNilSocket("set")
+	}
 	if s.closed.Load() {
 		return s.opErr("set", nil, ErrClosed)
 	}
@@ -374,6 +419,9 @@ func (s *Socket) network() string {
 // 127.0.0.1:6254: connect: connection refused". addr is the remote address
 // of the operation, when the caller has one; otherwise the cached peer.
 func (s *Socket) opErr(op string, addr Sockaddr, err error) error {
+	if s == nil {
+		return errNilSocket(op)
+	}
 	oe := &net.OpError{Op: op, Net: s.network(), Err: err}
 	local, peer := s.cachedAddrs()
 	switch op {
@@ -394,6 +442,12 @@ func (s *Socket) opErr(op string, addr Sockaddr, err error) error {
 		}
 	}
 	return oe
+}
+
+// errNilSocket is the error of a method called on a nil *Socket: it
+// matches os.ErrInvalid, as Close's does.
+func errNilSocket(op string) error {
+	return &net.OpError{Op: op, Err: os.ErrInvalid}
 }
 
 // pollErr turns an error from the runtime poller into ours: a closed socket
@@ -458,6 +512,9 @@ func (s *Socket) forgetAddrs() { s.addrs.Store(nil) }
 // LocalAddr returns the local address as a net.Addr (*net.TCPAddr,
 // *net.UDPAddr, *net.UnixAddr...), or nil if it is unknown.
 func (s *Socket) LocalAddr() net.Addr {
+	if s == nil {
+		return nil
+	}
 	local, _ := s.cachedAddrs()
 	if local == nil {
 		return nil
@@ -468,6 +525,9 @@ func (s *Socket) LocalAddr() net.Addr {
 // RemoteAddr returns the peer's address as a net.Addr, or nil if the socket
 // is not connected.
 func (s *Socket) RemoteAddr() net.Addr {
+	if s == nil {
+		return nil
+	}
 	_, peer := s.cachedAddrs()
 	if peer == nil {
 		return nil
@@ -479,6 +539,9 @@ func (s *Socket) RemoteAddr() net.Addr {
 // not wrap. Its Read and Write wait on the poller like the socket's own
 // calls; after Close they fail with an error matching net.ErrClosed.
 func (s *Socket) SyscallConn() (syscall.RawConn, error) {
+	if s == nil {
+		return nil, errNilSocket("syscallconn")
+	}
 	if s.closed.Load() {
 		return nil, s.opErr("raw-conn", nil, ErrClosed)
 	}

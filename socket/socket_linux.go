@@ -259,6 +259,9 @@ func FromConn(c syscall.Conn) (*Socket, error) {
 //
 // Python: socket.socket.dup().
 func (s *Socket) Dup() (*Socket, error) {
+	if s == nil {
+		return nil, errNilSocket("dup")
+	}
 	var nfd int
 	var derr error
 	if err := s.rc.Control(func(fd uintptr) { nfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
@@ -280,6 +283,9 @@ func (s *Socket) Dup() (*Socket, error) {
 // a child process (exec.Cmd.ExtraFiles), net.FileConn or net.FileListener.
 // The caller closes it.
 func (s *Socket) File() (*os.File, error) {
+	if s == nil {
+		return nil, errNilSocket("file")
+	}
 	var nfd int
 	var derr error
 	if err := s.rc.Control(func(fd uintptr) { nfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
@@ -319,6 +325,9 @@ func (s *Socket) Close() error {
 
 // control runs fn on the descriptor, holding it open while fn runs.
 func (s *Socket) control(op string, addr Sockaddr, fn func(fd int) error) error {
+	if s == nil {
+		return errNilSocket(op)
+	}
 	var ferr error
 	if err := s.rc.Control(func(fd uintptr) { ferr = fn(int(fd)) }); err != nil {
 		return s.opErr(op, addr, s.pollErr(err))
@@ -353,6 +362,9 @@ func (s *Socket) checkAddr(op string, addr Sockaddr) error {
 //
 // Python: socket.socket.bind(address).
 func (s *Socket) Bind(addr Sockaddr) error {
+	if s == nil {
+		return errNilSocket("bind")
+	}
 	if err := s.checkAddr("bind", addr); err != nil {
 		return err
 	}
@@ -410,6 +422,9 @@ func (s *Socket) Listen(backlog int) error {
 //
 // Python: socket.socket.accept().
 func (s *Socket) Accept() (*Socket, Sockaddr, error) {
+	if s == nil {
+		return nil, nil, errNilSocket("accept")
+	}
 	s.armRead()
 	return s.accept()
 }
@@ -433,6 +448,9 @@ func (s *Socket) AcceptContext(ctx context.Context) (*Socket, Sockaddr, error) {
 //
 // Python: socket.socket.connect(address).
 func (s *Socket) Connect(addr Sockaddr) error {
+	if s == nil {
+		return errNilSocket("connect")
+	}
 	s.armWrite()
 	errno, err := s.connect(addr, nil)
 	if err == nil && errno != 0 {
@@ -461,6 +479,9 @@ func (s *Socket) ConnectContext(ctx context.Context, addr Sockaddr) error {
 //
 // Python: socket.socket.connect_ex(address).
 func (s *Socket) ConnectEx(addr Sockaddr) (syscall.Errno, error) {
+	if s == nil {
+		return 0, errNilSocket("connect")
+	}
 	s.armWrite()
 	return s.connect(addr, nil)
 }
@@ -581,6 +602,9 @@ func (s *Socket) connect(addr Sockaddr, ctx context.Context) (syscall.Errno, err
 //
 // Python: socket.socket.getsockname().
 func (s *Socket) Getsockname() (Sockaddr, error) {
+	if s == nil {
+		return nil, errNilSocket("getsockname")
+	}
 	return s.name(unix.SYS_GETSOCKNAME, "getsockname")
 }
 
@@ -589,6 +613,9 @@ func (s *Socket) Getsockname() (Sockaddr, error) {
 //
 // Python: socket.socket.getpeername().
 func (s *Socket) Getpeername() (Sockaddr, error) {
+	if s == nil {
+		return nil, errNilSocket("getpeername")
+	}
 	return s.name(unix.SYS_GETPEERNAME, "getpeername")
 }
 

@@ -223,6 +223,9 @@ func (s *Socket) V6Only() (bool, error) { return s.getBool(SOL_IPV6, IPV6_V6ONLY
 // SetTTL sets the time to live of outgoing packets: IP_TTL on AF_INET,
 // IPV6_UNICAST_HOPS on AF_INET6.
 func (s *Socket) SetTTL(ttl int) error {
+	if s == nil {
+		return errNilSocket("setsockopt")
+	}
 	if s.family == AF_INET6 {
 		return s.SetsockoptInt(SOL_IPV6, IPV6_UNICAST_HOPS, ttl)
 	}
@@ -231,6 +234,9 @@ func (s *Socket) SetTTL(ttl int) error {
 
 // TTL reads the time to live (see SetTTL).
 func (s *Socket) TTL() (int, error) {
+	if s == nil {
+		return 0, errNilSocket("getsockopt")
+	}
 	if s.family == AF_INET6 {
 		return s.GetsockoptInt(SOL_IPV6, IPV6_UNICAST_HOPS)
 	}
@@ -239,6 +245,9 @@ func (s *Socket) TTL() (int, error) {
 
 // SetTOS sets the type-of-service byte: IP_TOS, or IPV6_TCLASS on AF_INET6.
 func (s *Socket) SetTOS(tos int) error {
+	if s == nil {
+		return errNilSocket("setsockopt")
+	}
 	if s.family == AF_INET6 {
 		return s.SetsockoptInt(SOL_IPV6, IPV6_TCLASS, tos)
 	}
@@ -247,6 +256,9 @@ func (s *Socket) SetTOS(tos int) error {
 
 // TOS reads the type-of-service byte.
 func (s *Socket) TOS() (int, error) {
+	if s == nil {
+		return 0, errNilSocket("getsockopt")
+	}
 	if s.family == AF_INET6 {
 		return s.GetsockoptInt(SOL_IPV6, IPV6_TCLASS)
 	}

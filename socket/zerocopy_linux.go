@@ -141,6 +141,9 @@ func (k endKind) spliceDest() bool {
 // peer that has gone away gives an error matching EPIPE or ECONNRESET. The
 // timeout of SetTimeout bounds the whole call.
 func (s *Socket) ReadFrom(r io.Reader) (int64, error) {
+	if s == nil {
+		return 0, errNilSocket("readfrom")
+	}
 	if s.closed.Load() {
 		return 0, s.opErr("readfrom", nil, ErrClosed)
 	}
@@ -258,6 +261,9 @@ func (s *Socket) sendfile(frc syscall.RawConn, remain int64) (written int64, han
 // error: a reader of w that has gone away gives an error matching EPIPE (or
 // ECONNRESET from a socket) at once.
 func (s *Socket) WriteTo(w io.Writer) (int64, error) {
+	if s == nil {
+		return 0, errNilSocket("writeto")
+	}
 	if s.closed.Load() {
 		return 0, s.opErr("writeto", nil, ErrClosed)
 	}
