@@ -46,6 +46,9 @@ const (
 	defaultUDPRate   = 1e6 // bits a second, as iperf3
 	streamStartLimit = 10 * time.Second
 	udpDrain         = 250 * time.Millisecond // the tail of a UDP test
+	maxCtlLine       = 64 << 10               // the longest control message
+	maxStreamMemory  = 64 << 20               // streams × length, all streams of a test
+	resultsLimit     = 30 * time.Second       // the server's wait for its streams' ends after "done"
 )
 
 // streamOpts are the flags of the stream test.
@@ -233,6 +236,8 @@ func (p *streamParams) check() error {
 		return fmt.Errorf("length %d", p.Len)
 	case p.Rate < 0:
 		return fmt.Errorf("rate %v", p.Rate)
+	case p.total()*p.Len > maxStreamMemory:
+		return fmt.Errorf("%d streams of %d bytes: at most 64 MiB in all (streams × length)", p.total(), p.Len)
 	}
 	return nil
 }
@@ -267,9 +272,41 @@ func newCtl(s *socket.Socket) *ctl {
 
 func (c *ctl) send(m ctlMsg) error { return c.enc.Encode(m) }
 
-func (c *ctl) recv() (ctlMsg, error) {
+// errNotCtl is a peer whose first byte is not a JSON object's.
+type errNotCtl struct{ first byte }
+
+func (e errNotCtl) Error() string {
+	return fmt.Sprintf("it sent 0x%02x, not a JSON control line", e.first)
+}
+
+// errCtlLong is a control line over maxCtlLine.
+var errCtlLong = fmt.Errorf("a control line over %d KiB", maxCtlLine>>10)
+
+// recv reads one control message within d: at most maxCtlLine bytes, the
+// first of them '{' (checked as soon as it comes).
+func (c *ctl) recv(d time.Duration) (ctlMsg, error) {
 	var m ctlMsg
-	line, err := c.r.ReadBytes('\n')
+	c.s.SetReadDeadline(time.Now().Add(d))
+	first, err := c.r.Peek(1)
+	if err == nil && first[0] != '{' {
+		return m, errNotCtl{first[0]}
+	}
+	var line []byte
+	for err == nil {
+		var chunk []byte
+		chunk, err = c.r.ReadSlice('\n')
+		if len(line)+len(chunk) > maxCtlLine {
+			return m, errCtlLong
+		}
+		line = append(line, chunk...)
+		if err == bufio.ErrBufferFull {
+			err = nil
+			continue
+		}
+		if err == nil {
+			break
+		}
+	}
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
@@ -364,16 +401,23 @@ func streamSend(s *socket.Socket, buf []byte, end time.Time, c *counter) error {
 	return s.CloseWrite()
 }
 
-// udpSend sends datagrams of buf with send until end at rate bits a
-// second (0: unpaced), each with its sequence number and send time, and
-// counts them into c.
-func udpSend(send func([]byte) (int, error), buf []byte, rate float64, start, end time.Time, c *counter) error {
+// udpSend sends datagrams of buf with send until end or until stop is
+// closed, at rate bits a second (0: unpaced), each with its sequence
+// number and send time, and counts them into c.
+func udpSend(send func([]byte) (int, error), buf []byte, rate float64, start, end time.Time, stop <-chan struct{}, c *counter) error {
 	var gap time.Duration
 	if rate > 0 {
 		gap = time.Duration(float64(len(buf)) * 8 / rate * 1e9)
 	}
+	pause := time.NewTimer(time.Hour)
+	defer pause.Stop()
 	next := start
 	for seq := int64(0); ; seq++ {
+		select {
+		case <-stop:
+			return nil
+		default:
+		}
 		now := time.Now()
 		if !now.Before(end) {
 			return nil
@@ -382,7 +426,12 @@ func udpSend(send func([]byte) (int, error), buf []byte, rate float64, start, en
 			// Sleep only when more than a millisecond ahead; behind, send
 			// at once to catch up (iperf3 paces on a 1 ms timer too).
 			if ahead := next.Sub(now); ahead > time.Millisecond {
-				time.Sleep(ahead)
+				pause.Reset(ahead)
+				select {
+				case <-stop:
+					return nil
+				case <-pause.C:
+				}
 				now = time.Now()
 			}
 			next = next.Add(gap)
@@ -430,6 +479,7 @@ type serverTest struct {
 	udp     []*udpStats
 	have    int
 	ready   chan struct{}
+	quit    chan struct{} // closed when the test ends early: stops every stream
 	started atomic.Bool
 	start   time.Time
 }
@@ -583,19 +633,27 @@ func (srv *streamServer) readUDP() {
 func (srv *streamServer) control(c *socket.Socket) {
 	cc := newCtl(c)
 	peer, _ := c.Getpeername()
-	m, err := cc.recv()
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(srv.e.stderr, "sock: bench server: client %s: %s\n", displayAddr(peer), fmt.Sprintf(format, args...))
+	}
+	m, err := cc.recv(streamStartLimit)
 	if err != nil || m.Cmd != "test" || m.Params == nil {
+		if err == nil {
+			err = fmt.Errorf("it sent %q", m.Cmd)
+		}
+		logf("refused: expected a test request: %v", err)
 		cc.send(ctlMsg{Cmd: "error", Error: "expected a test request"})
 		return
 	}
 	p := *m.Params
 	if err := p.check(); err != nil {
+		logf("refused: bad test: %v", err)
 		cc.send(ctlMsg{Cmd: "error", Error: "bad test: " + err.Error()})
 		return
 	}
 	cookie, _ := hex.DecodeString(p.Cookie)
 	t := &serverTest{p: p, cookie: cookie, conns: make([]*socket.Socket, p.total()), peers: make([]netip.AddrPort, p.total()),
-		udp: make([]*udpStats, p.total()), ready: make(chan struct{})}
+		udp: make([]*udpStats, p.total()), ready: make(chan struct{}), quit: make(chan struct{})}
 	for i := range t.udp {
 		t.udp[i] = newUDPStats()
 	}
@@ -607,22 +665,30 @@ func (srv *streamServer) control(c *socket.Socket) {
 	}
 	srv.busy, srv.cur = true, t
 	srv.mu.Unlock()
-	defer func() {
-		srv.mu.Lock()
-		srv.busy, srv.cur = false, nil
-		for _, s := range t.conns {
-			if s != nil {
-				s.Close()
+	// release frees the server for the next test: before the results go
+	// out, so that a client that starts its next test as soon as it has
+	// them is not told the server is busy.
+	var releaseOnce sync.Once
+	release := func() {
+		releaseOnce.Do(func() {
+			srv.mu.Lock()
+			srv.busy, srv.cur = false, nil
+			for _, s := range t.conns {
+				if s != nil {
+					s.Close()
+				}
 			}
-		}
-		srv.mu.Unlock()
-	}()
+			srv.mu.Unlock()
+		})
+	}
+	defer release()
 	if err := cc.send(ctlMsg{Cmd: "ok"}); err != nil {
 		return
 	}
 	select {
 	case <-t.ready:
 	case <-time.After(streamStartLimit):
+		logf("refused: not every stream arrived within 10s")
 		cc.send(ctlMsg{Cmd: "error", Error: "not every stream arrived within 10s"})
 		return
 	}
@@ -657,22 +723,37 @@ func (srv *streamServer) control(c *socket.Socket) {
 				// From the port the client's socket is connected to.
 				to := t.peers[i]
 				send := func(b []byte) (int, error) { return srv.udp.SendtoAddrPort(b, 0, to) }
-				udpSend(send, buf, p.Rate/float64(p.Streams), t.start, end, &counters[i])
+				udpSend(send, buf, p.Rate/float64(p.Streams), t.start, end, t.quit, &counters[i])
 				counts[i] = streamCount{Bytes: counters[i].bytes.Load(), Packets: counters[i].packets.Load(), Seconds: time.Since(t.start).Seconds()}
 			}
 		}()
 	}
-	// The client's "done" comes when its senders have finished.
-	m, err = cc.recv()
+	// The client's "done" comes when its senders have finished: at the
+	// end, and streamStartLimit later at the most. A client that closes
+	// the control connection (or sends anything else) ends the test at
+	// once: every stream, TCP and UDP, stops.
+	m, err = cc.recv(time.Until(end) + streamStartLimit)
 	if err != nil || m.Cmd != "done" {
+		close(t.quit)
 		for _, s := range t.conns {
 			if s != nil {
 				s.Close() // ends the drains and the senders
 			}
 		}
 		work.Wait()
+		switch {
+		case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET):
+			logf("the client left during the test; its streams are stopped")
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			logf("no \"done\" from the client %v after the end; the test is stopped", streamStartLimit)
+		case err != nil:
+			logf("the test is stopped: %v", err)
+		default:
+			logf("the test is stopped: it sent %q, not \"done\"", m.Cmd)
+		}
 		return
 	}
+	c.SetReadDeadline(time.Time{})
 	if p.Proto == "udp" {
 		time.Sleep(udpDrain)
 		for i := range counts {
@@ -685,7 +766,7 @@ func (srv *streamServer) control(c *socket.Socket) {
 	go func() { work.Wait(); close(finished) }()
 	select {
 	case <-finished:
-	case <-time.After(30 * time.Second): // a client that never ends its streams
+	case <-time.After(resultsLimit): // a client that never ends its streams
 		for _, s := range t.conns {
 			if s != nil {
 				s.Close()
@@ -694,6 +775,7 @@ func (srv *streamServer) control(c *socket.Socket) {
 		<-finished
 	}
 	t.started.Store(false)
+	release()
 	cc.send(ctlMsg{Cmd: "results", Counts: counts})
 	var up, down int64
 	for i, sc := range counts {
@@ -825,6 +907,9 @@ func runStreamClient(e *env, o *streamOpts, parallel int, asJSON bool, args []st
 	if !o.udp && p.Rate > 0 {
 		return usagef("-b paces UDP (-u); TCP runs as fast as it goes")
 	}
+	if p.total()*p.Len > maxStreamMemory {
+		return usagef("-P %d streams of -l %d bytes: at most 64 MiB in all (streams × length, each way)", p.Streams, p.Len)
+	}
 	cookie := make([]byte, 16)
 	rand.Read(cookie)
 	p.Cookie = hex.EncodeToString(cookie)
@@ -851,8 +936,12 @@ func runStreamClient(e *env, o *streamOpts, parallel int, asJSON bool, args []st
 		return err
 	}
 	cs.SetDeadline(time.Now().Add(streamStartLimit))
-	m, err := cc.recv()
+	m, err := cc.recv(streamStartLimit)
 	if err != nil {
+		var nc errNotCtl
+		if errors.As(err, &nc) {
+			return fmt.Errorf("%v is not sock bench --server: %v (an iperf3 server, perhaps: its protocol is not spoken here; use iperf3 -c with it)", addr, err)
+		}
 		return fmt.Errorf("%v does not answer as sock bench --server: %v", addr, err)
 	}
 	switch m.Cmd {
@@ -912,7 +1001,7 @@ func runStreamClient(e *env, o *streamOpts, parallel int, asJSON bool, args []st
 			}
 		}()
 	}
-	m, err = cc.recv()
+	m, err = cc.recv(streamStartLimit + 5*time.Second) // the server waits streamStartLimit for the streams
 	close(helloDone)
 	helloWG.Wait()
 	if err != nil {
@@ -945,7 +1034,7 @@ func runStreamClient(e *env, o *streamOpts, parallel int, asJSON bool, args []st
 				}
 				var err error
 				if p.Proto == "udp" {
-					err = udpSend(func(b []byte) (int, error) { return s.Send(b, 0) }, buf, rate, start, end, &counters[i])
+					err = udpSend(func(b []byte) (int, error) { return s.Send(b, 0) }, buf, rate, start, end, nil, &counters[i])
 				} else {
 					err = streamSend(s, buf, end, &counters[i])
 				}
@@ -1101,8 +1190,7 @@ func runStreamClient(e *env, o *streamOpts, parallel int, asJSON bool, args []st
 	if err := cc.send(ctlMsg{Cmd: "done", Counts: sent}); err != nil {
 		return fmt.Errorf("the server went away: %v", err)
 	}
-	cs.SetDeadline(time.Now().Add(o.time.d + 30*time.Second))
-	m, err = cc.recv()
+	m, err = cc.recv(udpDrain + resultsLimit + streamStartLimit)
 	if err != nil {
 		return fmt.Errorf("no results from the server: %v", err)
 	}
@@ -1116,6 +1204,14 @@ func runStreamClient(e *env, o *streamOpts, parallel int, asJSON bool, args []st
 		for i, s := range socks {
 			if !p.up(i) {
 				s.Close()
+			}
+		}
+	} else {
+		// The server's senders have ended; a server that does not end
+		// its streams is not waited for long.
+		for i, s := range socks {
+			if !p.up(i) {
+				s.SetReadDeadline(time.Now().Add(streamStartLimit))
 			}
 		}
 	}

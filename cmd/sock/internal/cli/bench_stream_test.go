@@ -3,12 +3,19 @@
 package cli_test
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
+	"net"
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -224,4 +231,137 @@ func TestStreamBenchUsage(t *testing.T) {
 	host, port, _ := strings.Cut(echo, ":")
 	code, _, errs := run(t, "", "bench", "--stream", host, port, "-t", "1")
 	oneErrorLine(t, code, errs, "does not answer as sock bench --server")
+}
+
+// ctlDial opens a control connection to the bench server on port, as a
+// client that speaks the protocol by hand.
+func ctlDial(t *testing.T, port string) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// waitBenchLog waits for want in the server's log.
+func waitBenchLog(t *testing.T, log *syncBuffer, want string, within time.Duration) {
+	t.Helper()
+	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if strings.Contains(log.String(), want) {
+			return
+		}
+	}
+	t.Fatalf("no %q in the server's log within %v:\n%s", want, within, log.String())
+}
+
+// readAnswer reads what the server says until it closes the connection,
+// within d.
+func readAnswer(t *testing.T, c net.Conn, d time.Duration) string {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(d))
+	b, err := io.ReadAll(c)
+	if err != nil && !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("the server did not end the session within %v: %v (read %q)", d, err, b)
+	}
+	return string(b)
+}
+
+// TestStreamServerControlLimits: a control line without an end, one over
+// the limit, and a client that starts a test and never says "done" each
+// end that client's session, with one line in the server's log, and the
+// server serves the next test.
+func TestStreamServerControlLimits(t *testing.T) {
+	port, log := startStreamServer(t)
+	t.Run("endless line", func(t *testing.T) {
+		c := ctlDial(t, port)
+		junk := append([]byte("{"), bytes.Repeat([]byte("a"), 1<<20)...)
+		go c.Write(junk) // the server stops reading: the write may block
+		readAnswer(t, c, 5*time.Second)
+		waitBenchLog(t, log, "control line over 64 KiB", 5*time.Second)
+	})
+	t.Run("no done", func(t *testing.T) {
+		c := ctlDial(t, port)
+		cookie := strings.Repeat("ab", 16)
+		fmt.Fprintf(c, `{"cmd":"test","params":{"version":1,"cookie":%q,"proto":"tcp","streams":1,"seconds":0.2,"reverse":true,"len":1000}}`+"\n", cookie)
+		r := bufio.NewReader(c)
+		if line, err := r.ReadString('\n'); err != nil || !strings.Contains(line, `"ok"`) {
+			t.Fatalf("want ok: %q %v", line, err)
+		}
+		d := ctlDial(t, port)
+		hdr := make([]byte, 32)
+		copy(hdr, "SKSTRM01")
+		ck, _ := hex.DecodeString(cookie)
+		copy(hdr[8:], ck)
+		d.Write(hdr)
+		go io.Copy(io.Discard, d)
+		if line, err := r.ReadString('\n'); err != nil || !strings.Contains(line, `"start"`) {
+			t.Fatalf("want start: %q %v", line, err)
+		}
+		// Silence: the server gives up 0.2 s + 10 s after the start.
+		c.SetReadDeadline(time.Now().Add(20 * time.Second))
+		started := time.Now()
+		if _, err := io.ReadAll(r); err != nil && !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("the server kept the session %v after the start: %v", time.Since(started).Round(time.Millisecond), err)
+		}
+		waitBenchLog(t, log, "no \"done\" from the client", 5*time.Second)
+	})
+	code, _, errs := run(t, "", "bench", "--stream", "127.0.0.1", port, "-t", "0.3")
+	if code != 0 {
+		t.Fatalf("the next test: exit %d: %s", code, errs)
+	}
+}
+
+// TestStreamServerClientLeaves: a client that goes away during a reverse
+// test, TCP or UDP, ends the test at once: the server serves the next
+// one within a few seconds, not after the 60 s asked for.
+func TestStreamServerClientLeaves(t *testing.T) {
+	port, log := startStreamServer(t)
+	for i, args := range [][]string{{"-u", "-b", "1M"}, {}} {
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cli.RunContext(ctx, append([]string{"bench", "--stream", "127.0.0.1", port, "-t", "60", "-R"}, args...), strings.NewReader(""), io.Discard, io.Discard)
+		}()
+		waitBenchLog(t, log, strings.Repeat("starts", 1), 10*time.Second)
+		for strings.Count(log.String(), "starts") < i+1 {
+			time.Sleep(10 * time.Millisecond)
+		}
+		cancel()
+		wg.Wait()
+		left := time.Now()
+		var code int
+		var errs string
+		for time.Since(left) < 5*time.Second {
+			if code, _, errs = run(t, "", "bench", "--stream", "127.0.0.1", port, "-t", "0.2"); code == 0 || !strings.Contains(errs, "busy") {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if code != 0 {
+			t.Fatalf("%v: the next test %v after the client left: exit %d: %s", args, time.Since(left).Round(time.Millisecond), code, errs)
+		}
+		waitBenchLog(t, log, "the client left", time.Second)
+	}
+}
+
+// TestStreamServerMemoryLimit: a test whose streams' buffers would take
+// more than 64 MiB in all is refused with the protocol's error message.
+func TestStreamServerMemoryLimit(t *testing.T) {
+	port, _ := startStreamServer(t)
+	for _, tc := range []struct{ streams, len int }{{128, 64 << 20}, {2, 33 << 20}} {
+		c := ctlDial(t, port)
+		fmt.Fprintf(c, `{"cmd":"test","params":{"version":1,"cookie":%q,"proto":"tcp","streams":%d,"seconds":1,"reverse":true,"len":%d}}`+"\n", strings.Repeat("cd", 16), tc.streams, tc.len)
+		got := readAnswer(t, c, 5*time.Second)
+		if !strings.Contains(got, `"error"`) || !strings.Contains(got, "64 MiB") {
+			t.Errorf("%d streams of %d bytes: the server said %q; want an error naming the 64 MiB bound", tc.streams, tc.len, got)
+		}
+	}
+	code, _, errs := run(t, "", "bench", "--stream", "127.0.0.1", "1", "-P", "128", "-l", "1M")
+	if code != 2 || !strings.Contains(errs, "64 MiB") {
+		t.Errorf("-P 128 -l 1M: exit %d, %q; want a usage error naming the 64 MiB bound", code, errs)
+	}
 }
