@@ -547,10 +547,21 @@ func runStreamServer(e *env, o *streamOpts) error {
 
 // serveConn tells a control connection ({...) from a data connection
 // (the magic) by its first byte.
+// A peer that is neither is refused with one line in the log (a peer
+// that closes without sending a byte, as a port check, is not logged).
 func (srv *streamServer) serveConn(c *socket.Socket) {
 	c.SetDeadline(time.Now().Add(streamStartLimit))
+	refuse := func(format string, args ...any) {
+		peer, _ := c.Getpeername()
+		fmt.Fprintf(srv.e.stderr, "sock: bench server: client %s: refused: %s\n", displayAddr(peer), fmt.Sprintf(format, args...))
+		c.Close()
+	}
 	var first [1]byte
 	if n, err := c.Recv(first[:], socket.MSG_PEEK); n == 0 || err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			refuse("it sent nothing in %v", streamStartLimit)
+			return
+		}
 		c.Close()
 		return
 	}
@@ -560,8 +571,17 @@ func (srv *streamServer) serveConn(c *socket.Socket) {
 		return
 	}
 	var hdr [streamHeaderLen]byte
-	if _, err := io.ReadFull(c, hdr[:]); err != nil || string(hdr[:8]) != streamMagic {
-		c.Close()
+	n, err := io.ReadFull(c, hdr[:])
+	switch {
+	case n == streamHeaderLen && string(hdr[:8]) == streamMagic:
+	case looksLikeIperf3(hdr[:n]):
+		refuse("it is not sock bench --stream but iperf3 -c, perhaps (its protocol is not spoken here; use iperf3 -s with it)")
+		return
+	case err != nil && n < len(streamMagic):
+		refuse("neither a control line nor a stream: %d bytes (%q), then %v", n, hdr[:n], err)
+		return
+	default:
+		refuse("neither a control line nor a stream: it began %q", hdr[:n])
 		return
 	}
 	index := int(binary.BigEndian.Uint32(hdr[24:]))
@@ -569,7 +589,7 @@ func (srv *streamServer) serveConn(c *socket.Socket) {
 	t := srv.cur
 	if t == nil || string(t.cookie) != string(hdr[8:24]) || t.p.Proto != "tcp" || index >= t.p.total() || t.conns[index] != nil {
 		srv.mu.Unlock()
-		c.Close()
+		refuse("a stream that belongs to no test in progress (stream %d)", index)
 		return
 	}
 	c.SetDeadline(time.Time{})
@@ -579,6 +599,21 @@ func (srv *streamServer) serveConn(c *socket.Socket) {
 		close(t.ready)
 	}
 	srv.mu.Unlock()
+}
+
+// looksLikeIperf3 reports whether b is the start of an iperf3 client's
+// cookie: 36 characters of the base32 alphabet iperf3 draws from, then a
+// NUL.
+func looksLikeIperf3(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= '2' && c <= '7') {
+			return false
+		}
+	}
+	return true
 }
 
 // readUDP takes every datagram of the UDP socket: hellos register a

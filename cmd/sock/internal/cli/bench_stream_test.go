@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -363,5 +364,32 @@ func TestStreamServerMemoryLimit(t *testing.T) {
 	code, _, errs := run(t, "", "bench", "--stream", "127.0.0.1", "1", "-P", "128", "-l", "1M")
 	if code != 2 || !strings.Contains(errs, "64 MiB") {
 		t.Errorf("-P 128 -l 1M: exit %d, %q; want a usage error naming the 64 MiB bound", code, errs)
+	}
+}
+
+// TestStreamBenchAgainstIperf3: the protocols differ; sock bench
+// --stream against iperf3 -s, and iperf3 -c against sock bench --server,
+// each fail at once with one clear line (the client's error, the
+// server's log) that names iperf3.
+func TestStreamBenchAgainstIperf3(t *testing.T) {
+	needTool(t, "iperf3", "iperf3")
+	iport := strconv.Itoa(freePort(t))
+	srv := start(t, "iperf3", "-s", "-1", "--forceflush", "-p", iport)
+	srv.expect("Server listening")
+	began := time.Now()
+	code, _, errs := run(t, "", "bench", "--stream", "127.0.0.1", iport, "-t", "1")
+	oneErrorLine(t, code, errs, "is not sock bench --server")
+	if took := time.Since(began); !strings.Contains(errs, "iperf3") || took > 5*time.Second {
+		t.Errorf("against iperf3 -s: %q after %v; want a line naming iperf3 at once", errs, took.Round(time.Millisecond))
+	}
+
+	port, log := startStreamServer(t)
+	cl := start(t, "iperf3", "-c", "127.0.0.1", "-p", port, "-t", "1")
+	if code := cl.exits(10 * time.Second); code == 0 {
+		t.Errorf("iperf3 -c against sock bench --server exited 0")
+	}
+	waitBenchLog(t, log, "refused", 5*time.Second)
+	if got := log.String(); strings.Count(got, "refused") != 1 || !strings.Contains(got, "iperf3") {
+		t.Errorf("the server's log: %q; want one line refusing the client, naming iperf3", got)
 	}
 }
