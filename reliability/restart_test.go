@@ -152,6 +152,9 @@ func restartUnderLoad(t *testing.T, bin, model string, extra []string) {
 	for k := 1; k <= upgrades; k++ {
 		time.Sleep(1500 * time.Millisecond) // the point: serve a while between upgrades
 		old := currentPid()
+		if old <= 0 { // kill(0) would signal this test's whole process group
+			t.Fatalf("upgrade %d: the pid file names no process", k)
+		}
 		if err := syscall.Kill(old, syscall.SIGHUP); err != nil {
 			t.Fatalf("SIGHUP %d: %v", old, err)
 		}

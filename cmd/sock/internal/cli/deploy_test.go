@@ -3,6 +3,7 @@
 package cli_test
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -15,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/socketkit/socketkit/internal/sockettest"
 )
 
 // unitValue returns the value of key= in a systemd unit file.
@@ -91,9 +94,12 @@ func TestDeployRestart(t *testing.T) {
 	for i := 0; currentPid() == 0 && i < 500; i++ {
 		time.Sleep(10 * time.Millisecond)
 	}
-	pids := map[int]bool{currentPid(): true}
+	first := currentPid()
+	pids := map[int]bool{first: true}
 	defer func() {
-		syscall.Kill(currentPid(), syscall.SIGTERM)
+		if pid := currentPid(); pid > 0 { // kill(0) would signal this test's whole process group
+			syscall.Kill(pid, syscall.SIGTERM)
+		}
 	}()
 
 	var ok, failed atomic.Int64
@@ -118,6 +124,9 @@ func TestDeployRestart(t *testing.T) {
 	for k := 0; k < 2; k++ {
 		time.Sleep(1200 * time.Millisecond)
 		old := currentPid()
+		if old <= 0 {
+			t.Fatalf("reload %d: the PID file names no process", k+1)
+		}
 		syscall.Kill(old, syscall.SIGHUP) // systemctl reload: ExecReload
 		deadline := time.Now().Add(10 * time.Second)
 		for currentPid() == old && time.Now().Before(deadline) {
@@ -132,6 +141,28 @@ func TestDeployRestart(t *testing.T) {
 	t.Logf("%d requests, %d failed, %d socks", ok.Load(), failed.Load(), len(pids))
 	if failed.Load() > 0 || ok.Load() == 0 || len(pids) != 3 {
 		t.Fatalf("%d of %d requests failed across 2 reloads (first: %v); %d socks\n%s", failed.Load(), ok.Load()+failed.Load(), firstErr.Load(), len(pids), errb.String())
+	}
+	// Each new sock says its pid, the one to signal from then on.
+	for pid := range pids {
+		if pid != first {
+			waitFor(t, errb, fmt.Sprintf("sock: pid %d serves now, taking over from pid ", pid), 10*time.Second)
+		}
+	}
+	// The last one removes the PID file when it exits for good.
+	last := currentPid()
+	if last <= 0 {
+		t.Fatalf("the PID file %s names no process", myPid)
+	}
+	syscall.Kill(last, syscall.SIGTERM)
+	deadline := time.Now().Add(sockettest.Patience(t))
+	for {
+		if _, err := os.Stat(myPid); errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the PID file %s is still there after the last sock's SIGTERM\n%s", myPid, errb.String())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

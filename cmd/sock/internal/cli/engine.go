@@ -335,7 +335,7 @@ func serveLoop(e *env, name string, o *serveOpts) error {
 		}
 		defer stop()
 	}
-	err = runAll(e, rs, upg, false, "shutting down; sending pending output (signal again to force)")
+	err = runAll(e, rs, upg, o.pidFile, false, "shutting down; sending pending output (signal again to force)")
 	var st eventloop.Stats
 	for _, eng := range engines {
 		s := eng.Stats()

@@ -299,7 +299,7 @@ func runServe(e *env, name string, o *serveOpts) error {
 			closed:   func(err error) bool { return errors.Is(err, ss.ErrServerClosed) },
 		}
 	}
-	err = runAll(e, rs, upg, child, "shutting down; waiting for requests in flight (signal again to force)")
+	err = runAll(e, rs, upg, o.pidFile, child, "shutting down; waiting for requests in flight (signal again to force)")
 	if !child {
 		var st ss.Stats
 		for _, srv := range srvs {

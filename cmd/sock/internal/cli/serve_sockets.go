@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -162,8 +163,10 @@ type runner struct {
 
 // runAll serves every runner until SIGINT or SIGTERM (or e.ctx), or with
 // upg until the next sock serves after a SIGHUP; then it stops them
-// gracefully (a second signal forces). A worker (quiet) says nothing.
-func runAll(e *env, rs []runner, upg *tableflip.Upgrader, quiet bool, stopping string) error {
+// gracefully (a second signal forces). A worker (quiet) says nothing. With
+// pidFile (--pid-file), the last sock to serve removes the file as it
+// exits.
+func runAll(e *env, rs []runner, upg *tableflip.Upgrader, pidFile string, quiet bool, stopping string) error {
 	sigs := make(chan os.Signal, 2)
 	if quiet {
 		signal.Notify(sigs, syscall.SIGTERM)
@@ -208,6 +211,22 @@ func runAll(e *env, rs []runner, upg *tableflip.Upgrader, quiet bool, stopping s
 			stopAll(rs, true, context.Background())
 			wg.Wait()
 			return err
+		}
+		if upg.HasParent() {
+			// The pid to signal from now on (kill -HUP, kill): $! and the
+			// like still name the first one, which exits once it has
+			// finished its requests.
+			fmt.Fprintf(e.stderr, "sock: pid %d serves now, taking over from pid %d\n", os.Getpid(), os.Getppid())
+		}
+		if pidFile != "" {
+			// The last sock to serve removes the file when it exits for
+			// good (not when it hands over: its successor has written
+			// its own pid there).
+			defer func() {
+				if b, err := os.ReadFile(pidFile); err == nil && strings.TrimSpace(string(b)) == strconv.Itoa(os.Getpid()) {
+					os.Remove(pidFile)
+				}
+			}()
 		}
 	}
 	var firstErr error
