@@ -369,25 +369,37 @@ func (c *Conn) ResumeRead() error {
 }
 
 // AsyncWrite sends p from any goroutine: it is copied and handed to the
-// connection's loop, which sends it after the data queued before it. done,
-// if set, is called on the loop when p has been queued (err nil) or the
-// connection turned out to be closed (ErrConnClosed); if the engine has
-// stopped, it is called before AsyncWrite returns. AsyncWrite returns
-// ErrOutboundFull, without queueing, while the connection has more than
-// HighWatermark bytes waiting (the producer should slow down),
-// ErrConnClosed once the connection is closed, and ErrEngineClosed once
-// the engine is shutting down.
+// connection's loop, which sends it after the data queued before it.
+//
+// done, if not nil, is called exactly once for every AsyncWrite call,
+// whatever happens. If AsyncWrite returns nil, done is called later on the
+// connection's loop, with nil once p is queued on the connection's output,
+// or with ErrConnClosed if the connection closed (or the engine stopped)
+// before the loop took p. If AsyncWrite returns an error, done is called
+// with that same error on the caller's goroutine before AsyncWrite
+// returns, and p is not sent. So done may release what p holds.
+//
+// AsyncWrite returns ErrOutboundFull, without queueing, while the
+// connection has more than HighWatermark bytes waiting (the producer
+// should slow down), ErrConnClosed once the connection is closed, and
+// ErrEngineClosed once the engine is shutting down.
 func (c *Conn) AsyncWrite(p []byte, done func(c *Conn, err error)) error {
 	l := c.loop
-	if l.e.closing.Load() {
-		return ErrEngineClosed
-	}
+	var err error
 	gen := c.gen.Load()
-	if gen == 0 {
-		return ErrConnClosed
+	switch {
+	case l.e.closing.Load():
+		err = ErrEngineClosed
+	case gen == 0:
+		err = ErrConnClosed
+	case c.queued.Load() > int64(l.e.highWatermark()):
+		err = ErrOutboundFull
 	}
-	if c.queued.Load() > int64(l.e.highWatermark()) {
-		return ErrOutboundFull
+	if err != nil {
+		if done != nil {
+			done(c, err)
+		}
+		return err
 	}
 	buf := getAsyncBuf(len(p))
 	var data []byte
@@ -397,6 +409,7 @@ func (c *Conn) AsyncWrite(p []byte, done func(c *Conn, err error)) error {
 		data = append([]byte(nil), p...)
 	}
 	c.queued.Add(int64(len(data)))
+	// submit settles the task (calling done) if it returns an error.
 	return l.submit(task{kind: taskWrite, c: c, gen: gen, data: data, buf: buf, done: done})
 }
 

@@ -10,6 +10,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -316,4 +317,129 @@ func TestWriteErrors(t *testing.T) {
 			stop()
 		})
 	}
+}
+
+// TestAsyncWriteDoneOnce: done is called exactly once for every AsyncWrite
+// call, whatever it returns: with nil, or the error that ended the write,
+// the one AsyncWrite returns if it returns one (and then before it
+// returns). Writers race an engine Close, against connections that do not
+// read (ErrOutboundFull) and one the peer closed (ErrConnClosed). The
+// early checks returned ErrEngineClosed, ErrConnClosed or ErrOutboundFull
+// without calling done, while a write that reached a stopped loop had it
+// called.
+func TestAsyncWriteDoneOnce(t *testing.T) {
+	sockettest.LeakCheck(t)
+	h := &opened{ch: make(chan *eventloop.Conn, 8)}
+	e := &eventloop.Engine{Handler: h, Loops: 2, HighWatermark: 4 << 10}
+	addr, stop := start(t, e, "tcp", "127.0.0.1:0")
+	const nconns = 4
+	var conns []*eventloop.Conn
+	for range nconns {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns = append(conns, recv(t, h.ch, "OnOpen"))
+	}
+	// A connection the peer closed: once the engine has seen it,
+	// AsyncWrite returns ErrConnClosed at once.
+	gone, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	goneConn := recv(t, h.ch, "OnOpen")
+	gone.Close()
+	waitFor(t, "the closed connection's OnClose", func() bool {
+		return errors.Is(goneConn.AsyncWrite(nil, nil), eventloop.ErrConnClosed)
+	})
+	conns = append(conns, goneConn)
+
+	const writers, perWriter = 4, 3000
+	var (
+		mu      sync.Mutex
+		calls   int
+		dones   int
+		bad     []string
+		results = map[string]int{}
+		started sync.WaitGroup
+		wg      sync.WaitGroup
+	)
+	started.Add(writers)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p := make([]byte, 512)
+			for i := range perWriter {
+				if i == 50 {
+					started.Done()
+				}
+				var (
+					n       atomic.Int32
+					gotErr  error
+					errSeen = make(chan struct{})
+				)
+				c := conns[(w+i)%len(conns)]
+				err := c.AsyncWrite(p, func(_ *eventloop.Conn, err error) {
+					if n.Add(1) == 1 {
+						gotErr = err
+						close(errSeen)
+					}
+					mu.Lock()
+					dones++
+					mu.Unlock()
+				})
+				mu.Lock()
+				calls++
+				results[fmt.Sprint(err)]++
+				mu.Unlock()
+				if err != nil {
+					select {
+					case <-errSeen:
+						if gotErr != err {
+							mu.Lock()
+							bad = append(bad, fmt.Sprintf("AsyncWrite = %v, but done got %v", err, gotErr))
+							mu.Unlock()
+						}
+					default:
+						mu.Lock()
+						bad = append(bad, fmt.Sprintf("AsyncWrite = %v and done not called before it returned", err))
+						mu.Unlock()
+					}
+				}
+				if errors.Is(err, eventloop.ErrEngineClosed) && i > 100 {
+					return
+				}
+			}
+		}()
+	}
+	started.Wait()
+	e.Close()
+	wg.Wait()
+	stop()
+	// Serve has returned: every loop has stopped. A done still owed
+	// is not coming; allow a late one a moment all the same.
+	for deadline := time.Now().Add(sockettest.Patience(t) / 6); ; time.Sleep(time.Millisecond) {
+		mu.Lock()
+		ok := dones >= calls
+		mu.Unlock()
+		if ok || time.Now().After(deadline) {
+			break
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if dones != calls {
+		t.Errorf("%d AsyncWrite calls, %d done calls; want one each", calls, dones)
+	}
+	if len(bad) > 0 {
+		t.Errorf("%d calls broke the contract, first: %s", len(bad), bad[0])
+	}
+	for _, err := range []error{eventloop.ErrEngineClosed, eventloop.ErrConnClosed} {
+		if results[err.Error()] == 0 {
+			t.Errorf("no AsyncWrite returned %v (results %v): the race this test is for did not happen", err, results)
+		}
+	}
+	t.Logf("results: %v", results)
 }
