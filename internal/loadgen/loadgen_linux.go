@@ -265,6 +265,32 @@ func run(conns []*conn, size, depth int, warm, dur time.Duration, count int64, m
 	events := make([]unix.EpollEvent, 1024)
 	inflight := int(issued)
 	var measuredStart, measuredEnd time.Time
+	// result is what was measured: at the end, and on an error after the
+	// start (a server that stops answering still gets its figures).
+	result := func() Result {
+		for _, c := range conns {
+			res.Verified += c.recvd
+		}
+		if measuredEnd.IsZero() {
+			measuredEnd = time.Now()
+		}
+		if measuredStart.IsZero() || count > 0 {
+			measuredStart = start
+			msgs = total
+		}
+		secs := measuredEnd.Sub(measuredStart).Seconds()
+		res.Seconds = secs
+		res.Msgs = msgs
+		res.AllMsgs = total
+		if secs > 0 {
+			res.MsgsPerS = float64(msgs) / secs
+			res.MBPerS = float64(msgs) * float64(size) / secs / 1e6
+		}
+		us := func(d time.Duration) float64 { return math.Round(float64(d)/100) / 10 }
+		res.P50us, res.P99us, res.P999us, res.MaxUs = us(h.Quantile(0.5)), us(h.Quantile(0.99)), us(h.Quantile(0.999)), us(h.Max())
+		res.Hist = &h
+		return res
+	}
 	for inflight > 0 {
 		t := time.Now()
 		if !stopping && (t.After(end) || (count > 0 && int64(total) >= count)) {
@@ -273,23 +299,23 @@ func run(conns []*conn, size, depth int, warm, dur time.Duration, count int64, m
 			mark("end")
 		}
 		if stopping && t.Sub(measuredEnd) > 5*time.Second {
-			return res, fmt.Errorf("%d messages still in flight 5s after the end", inflight)
+			return result(), fmt.Errorf("%d messages still in flight 5s after the end", inflight)
 		}
 		n, err := unix.EpollWait(ep, events, 100)
 		if err == unix.EINTR {
 			continue
 		}
 		if err != nil {
-			return res, err
+			return result(), err
 		}
 		for _, ev := range events[:n] {
 			c := byFd[int(ev.Fd)]
 			if ev.Events&(unix.EPOLLERR|unix.EPOLLHUP) != 0 && ev.Events&unix.EPOLLIN == 0 {
-				return res, fmt.Errorf("conn %d: closed by the server", c.id)
+				return result(), fmt.Errorf("conn %d: closed by the server", c.id)
 			}
 			if ev.Events&unix.EPOLLOUT != 0 {
 				if err := flush(c); err != nil {
-					return res, err
+					return result(), err
 				}
 			}
 			if ev.Events&unix.EPOLLIN == 0 {
@@ -300,10 +326,10 @@ func run(conns []*conn, size, depth int, warm, dur time.Duration, count int64, m
 				continue
 			}
 			if err != nil {
-				return res, fmt.Errorf("conn %d: read: %v", c.id, err)
+				return result(), fmt.Errorf("conn %d: read: %v", c.id, err)
 			}
 			if r == 0 {
-				return res, fmt.Errorf("conn %d: the server closed the connection", c.id)
+				return result(), fmt.Errorf("conn %d: the server closed the connection", c.id)
 			}
 			before := c.recvd / int64(size)
 			check := func(b []byte) error {
@@ -322,7 +348,7 @@ func run(conns []*conn, size, depth int, warm, dur time.Duration, count int64, m
 				err = check(in[:r])
 			}
 			if err != nil {
-				return res, err
+				return result(), err
 			}
 			done := int(c.recvd/int64(size) - before)
 			tn := now()
@@ -346,32 +372,11 @@ func run(conns []*conn, size, depth int, warm, dur time.Duration, count int64, m
 				}
 			}
 			if err := flush(c); err != nil {
-				return res, err
+				return result(), err
 			}
 		}
 	}
-	for _, c := range conns {
-		res.Verified += c.recvd
-	}
-	if measuredEnd.IsZero() {
-		measuredEnd = time.Now()
-	}
-	if measuredStart.IsZero() || count > 0 {
-		measuredStart = start
-		msgs = total
-	}
-	secs := measuredEnd.Sub(measuredStart).Seconds()
-	res.Seconds = secs
-	res.Msgs = msgs
-	res.AllMsgs = total
-	if secs > 0 {
-		res.MsgsPerS = float64(msgs) / secs
-		res.MBPerS = float64(msgs) * float64(size) / secs / 1e6
-	}
-	us := func(d time.Duration) float64 { return math.Round(float64(d)/100) / 10 }
-	res.P50us, res.P99us, res.P999us, res.MaxUs = us(h.Quantile(0.5)), us(h.Quantile(0.99)), us(h.Quantile(0.999)), us(h.Max())
-	res.Hist = &h
-	return res, nil
+	return result(), nil
 }
 
 // flushTLS encrypts what is queued and not yet sent, and writes the

@@ -86,26 +86,38 @@ end.sum_received.bits_per_second. The server serves one test at a time.`,
 					}
 				}
 			}
-			res, err := loadgen.Run(cfg)
-			if err != nil {
-				return err
+			res, runErr := loadgen.Run(cfg)
+			if runErr != nil && res.AllMsgs == 0 {
+				return runErr
+			}
+			// A run that fails after messages came back (a server that
+			// stops answering, closes, corrupts) still prints what it
+			// measured until then, and then the error.
+			if runErr != nil {
+				res.Errors = 1
 			}
 			if png != "" {
 				if err := drawHistogram(png, res); err != nil {
-					return err
+					if runErr == nil {
+						return err
+					}
+					png = "" // the run's error is the one to tell
 				}
 			}
 			if asJSON {
-				return json.NewEncoder(e.stdout).Encode(res)
+				if err := json.NewEncoder(e.stdout).Encode(res); err != nil {
+					return err
+				}
+				return runErr
 			}
 			fmt.Fprintf(e.stdout, "%s x %d B, %d in flight, %.1fs\n", plural(res.Conns, "connection"), res.Size, res.Depth, res.Seconds)
 			fmt.Fprintf(e.stdout, "  %.0f msgs/s   %.2f MB/s\n", res.MsgsPerS, res.MBPerS)
-			fmt.Fprintf(e.stdout, "  %d messages measured, %d in all with the warm-up: %d bytes verified, 0 errors\n", res.Msgs, res.AllMsgs, res.Verified)
+			fmt.Fprintf(e.stdout, "  %d messages measured, %d in all with the warm-up: %d bytes verified, %s\n", res.Msgs, res.AllMsgs, res.Verified, plural(res.Errors, "error"))
 			fmt.Fprintf(e.stdout, "  latency p50 %.1f us   p99 %.1f us   p99.9 %.1f us   max %.1f us\n", res.P50us, res.P99us, res.P999us, res.MaxUs)
 			if png != "" {
 				fmt.Fprintf(e.stdout, "  histogram: %s\n", png)
 			}
-			return nil
+			return runErr
 		},
 	}
 	f := cmd.Flags()

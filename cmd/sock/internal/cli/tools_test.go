@@ -9,12 +9,14 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -259,6 +261,46 @@ func TestBenchCounts(t *testing.T) {
 	}
 	if !strings.Contains(out, "2 connections x 100 B") {
 		t.Errorf("no summary line:\n%s", out)
+	}
+}
+
+// TestBenchServerStopsAnswering: a server that echoes for a while and
+// then stops answering ends the run with an error, after the figures of
+// what was measured until then.
+func TestBenchServerStopsAnswering(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); close(done); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() { // echo for 300 ms, then read nothing more
+				defer wg.Done()
+				defer c.Close()
+				c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+				io.Copy(struct{ io.Writer }{c}, struct{ io.Reader }{c})
+				<-done
+			}()
+		}
+	}()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	code, out, errs := run(t, "", "bench", "127.0.0.1", port, "-c", "2", "-d", "1s", "--warmup", "0")
+	if code != 1 || !strings.Contains(errs, "still in flight") {
+		t.Errorf("exit %d, stderr %q; want exit 1 and the messages still in flight", code, errs)
+	}
+	t.Logf("stdout:\n%sstderr: %s", out, errs)
+	if m := regexp.MustCompile(`  (\d+) msgs/s`).FindStringSubmatch(out); m == nil || m[1] == "0" || !strings.Contains(out, "messages measured") {
+		t.Errorf("no figures of what was measured before the server stopped:\n%s", out)
 	}
 }
 
