@@ -2,6 +2,7 @@ package eventloop
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 )
 
@@ -72,7 +73,7 @@ func resolveBackend(b Backend, epollOnly string) (Backend, string, error) {
 		return b, "", nil
 	case BackendIOUring, BackendAuto:
 	default:
-		return "", "", errUnknownBackend
+		return "", "", fmt.Errorf("%w: %q", errUnknownBackend, string(b))
 	}
 	if epollOnly != "" {
 		return BackendEpoll, epollOnly, nil

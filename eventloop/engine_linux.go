@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"runtime"
 	"sync"
 
@@ -78,7 +79,11 @@ func (e *Engine) loopCount() int {
 // see the package documentation's "Sockets from elsewhere") is served
 // the same way. Serve checks each: a stream socket must listen (a
 // connected one, as systemd's Accept=yes passes, is refused with an error
-// that says so), and all must be of one type.
+// that says so), and all must be of one type. Serve with no listener, or
+// a nil one, returns an error matching os.ErrInvalid.
+//
+// Whatever makes Serve return without serving, it has closed Ready by
+// then.
 func (e *Engine) Serve(listeners ...*socket.Socket) error {
 	refuse := func(err error) error {
 		for _, ln := range listeners {
@@ -93,7 +98,7 @@ func (e *Engine) Serve(listeners ...*socket.Socket) error {
 		return refuse(errors.New("eventloop: no Handler"))
 	}
 	if len(listeners) == 0 {
-		return errors.New("eventloop: no listener")
+		return refuse(fmt.Errorf("eventloop: no listener: %w", os.ErrInvalid))
 	}
 	if err := checkListeners(listeners); err != nil {
 		return refuse(err)

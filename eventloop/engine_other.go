@@ -17,11 +17,21 @@ import (
 
 var errUnsupported = fmt.Errorf("eventloop: the engine needs Linux (epoll): %w", errors.ErrUnsupported)
 
-// ListenAndServe reports errors.ErrUnsupported on this platform.
-func (e *Engine) ListenAndServe(network, addr string) error { return errUnsupported }
+// ListenAndServe reports errors.ErrUnsupported on this platform, having
+// closed Ready.
+func (e *Engine) ListenAndServe(network, addr string) error { return e.Serve() }
 
-// Serve reports errors.ErrUnsupported on this platform.
-func (e *Engine) Serve(listeners ...*socket.Socket) error { return errUnsupported }
+// Serve reports errors.ErrUnsupported on this platform, having closed
+// Ready and the listeners, as on Linux when it cannot serve.
+func (e *Engine) Serve(listeners ...*socket.Socket) error {
+	for _, ln := range listeners {
+		ln.Close()
+	}
+	e.mu.Lock()
+	e.markReady()
+	e.mu.Unlock()
+	return errUnsupported
+}
 
 // Shutdown does nothing on this platform.
 func (e *Engine) Shutdown(ctx context.Context) error { return nil }

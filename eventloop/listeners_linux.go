@@ -5,6 +5,7 @@ package eventloop
 import (
 	"fmt"
 	"net"
+	"os"
 
 	"github.com/socketkit/socketkit/socket"
 )
@@ -19,7 +20,10 @@ import (
 func checkListeners(listeners []*socket.Socket) error {
 	var first socket.Type
 	for i, ln := range listeners {
-		if ln == nil || ln.Fd() < 0 {
+		if ln == nil {
+			return fmt.Errorf("eventloop: listener %d is nil: %w", i, os.ErrInvalid)
+		}
+		if ln.Fd() < 0 {
 			return fmt.Errorf("eventloop: listener %d: %w", i, net.ErrClosed)
 		}
 		typ := ln.Type()
