@@ -355,7 +355,9 @@ func TestAsyncWriteDoneOnce(t *testing.T) {
 	})
 	conns = append(conns, goneConn)
 
-	const writers, perWriter = 4, 3000
+	// Each writer runs until the engine has closed (bounded, in case it
+	// never says so).
+	const writers, perWriter = 4, 200000
 	var (
 		mu      sync.Mutex
 		calls   int
@@ -408,7 +410,7 @@ func TestAsyncWriteDoneOnce(t *testing.T) {
 						mu.Unlock()
 					}
 				}
-				if errors.Is(err, eventloop.ErrEngineClosed) && i > 100 {
+				if errors.Is(err, eventloop.ErrEngineClosed) {
 					return
 				}
 			}
