@@ -34,9 +34,11 @@ down its sending side: add --no-shutdown.
 A ws:// or wss:// URL connects to a WebSocket server: each line of stdin is
 a text message and each message a line of stdout; --binary sends stdin as
 binary messages as it comes and writes messages as they are. At the end of
-stdin sock closes the WebSocket (1000) and prints what arrives until the
-server's close; many servers drop what they had not sent when the close
-arrives, so -q 1 waits a second first. A close by the server with a code
+stdin sock prints what arrives and waits for the server's close; once the
+server has sent nothing for a second it closes the WebSocket (1000) itself
+(a WebSocket has no half-close, and many servers drop what they had not
+sent when the close arrives). -q N closes N seconds after the end of stdin
+instead (-q 0: at once). A close by the server with a code
 other than 1000, 1001 or none ends sock with exit 1 and the code. wss:// takes
 the --tls flags; --proxy, -w and -4/-6 apply to the connection;
 --ws-max-message bounds a message (a larger one closes with 1009); --ws-ping

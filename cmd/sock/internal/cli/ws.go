@@ -339,10 +339,18 @@ func wsPinger(ctx context.Context, c *websocket.Conn, every time.Duration, rtt f
 	}()
 }
 
+// wsEOFQuiet is how long, after the end of stdin, wsPump waits for the
+// peer to have sent nothing before it sends its close. A WebSocket has no
+// half-close and a peer that reads our close stops sending (many, as
+// relay does, drop the replies they had not sent yet), so closing at once
+// lost the answers to the last lines.
+const wsEOFQuiet = time.Second
+
 // wsPump copies stdin to c as messages and c's messages to stdout, as
-// pump does for a socket. At the end of stdin (after -q, if given) it
-// closes with 1000 and prints what arrives until the peer's close; when
-// the peer closes, it stops.
+// pump does for a socket. At the end of stdin it waits for the peer's
+// close, and sends its own (1000) once nothing has arrived for wsEOFQuiet
+// (with -q, after that long; with --send-only, at once); it prints what
+// arrives until the close handshake ends. When the peer closes, it stops.
 func wsPump(e *env, o *netOpts, c *websocket.Conn, who string) error {
 	// Not e.ctx: the library drops a connection whose read or write
 	// context ends, and Ctrl-C should close it with 1001 instead.
@@ -350,6 +358,7 @@ func wsPump(e *env, o *netOpts, c *websocket.Conn, who string) error {
 	defer cancel()
 	defer c.CloseNow()
 	var parked atomic.Bool // the reader waits in Read for the next frame
+	var last atomic.Int64  // when the last message came (UnixNano)
 	readDone := make(chan error, 1)
 	var msgs, bytes atomic.Int64
 	go func() {
@@ -361,6 +370,7 @@ func wsPump(e *env, o *netOpts, c *websocket.Conn, who string) error {
 				readDone <- err
 				return
 			}
+			last.Store(time.Now().UnixNano())
 			msgs.Add(1)
 			bytes.Add(int64(len(data)))
 			if o.sendOnly {
@@ -421,7 +431,8 @@ func wsPump(e *env, o *netOpts, c *websocket.Conn, who string) error {
 			c.Close(code, reason)
 		}()
 	}
-	var quit <-chan time.Time
+	var quit, quietC <-chan time.Time
+	var eofAt time.Time
 	var result error
 	stop := e.ctx.Done()
 	for done := false; !done; {
@@ -446,13 +457,29 @@ func wsPump(e *env, o *netOpts, c *websocket.Conn, who string) error {
 				continue
 			}
 			switch {
-			case o.sendOnly || !o.quitSet:
+			case o.sendOnly:
 				closeNow(websocket.StatusNormalClosure, "")
-			default:
+			case o.quitSet:
 				quit = time.After(o.quit.d)
+			default:
+				// Wait for the peer's close, or until it goes quiet.
+				eofAt = time.Now()
+				t := time.NewTicker(wsEOFQuiet / 10)
+				defer t.Stop()
+				quietC = t.C
 			}
 		case <-quit:
 			closeNow(websocket.StatusNormalClosure, "")
+		case <-quietC:
+			since := eofAt
+			if l := time.Unix(0, last.Load()); l.After(since) {
+				since = l
+			}
+			if time.Since(since) >= wsEOFQuiet {
+				quietC = nil
+				o.logf(e, 2, "nothing from %s for %v after the end of stdin: closing", who, wsEOFQuiet)
+				closeNow(websocket.StatusNormalClosure, "")
+			}
 		case err := <-failed:
 			result = err
 			c.CloseNow()

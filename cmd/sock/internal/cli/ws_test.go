@@ -438,3 +438,29 @@ func TestWSListenKeep(t *testing.T) {
 		}
 	}
 }
+
+// TestWSConnectEOFKeepsReplies: at the end of stdin, sock connect ws://
+// prints every reply the server sends before its close. Through a relay
+// (ws-listen to a TCP echo server) the replies come after the last line;
+// a close sent at once made the relay drop them (1-7 runs in 20 lost a
+// line). 20 runs, each must print both lines' bytes.
+func TestWSConnectEOFKeepsReplies(t *testing.T) {
+	echoPort, wsPort := fmt.Sprint(freePort(t)), fmt.Sprint(freePort(t))
+	start(t, "sock", "serve", "echo", "--addr", "127.0.0.1:"+echoPort)
+	waitListen(t, "tcp", "127.0.0.1:"+echoPort)
+	relay := start(t, "sock", "relay", "ws-listen:127.0.0.1:"+wsPort+"/echo,fork", "tcp:127.0.0.1:"+echoPort)
+	waitListen(t, "tcp", "127.0.0.1:"+wsPort)
+	// Each line goes as a text message without its line end, and the
+	// relay's TCP side may join or split the echoed bytes into other
+	// messages: the bytes, not the line ends, are what must all arrive.
+	const in, want = "over ws\nsecond\n", "over wssecond"
+	for i := range 20 {
+		c := start(t, "sock", "connect", "-v", "ws://127.0.0.1:"+wsPort+"/echo")
+		c.send(in)
+		c.stdin.Close()
+		code := c.exits(20 * time.Second)
+		if got := c.out.String(); code != 0 || strings.ReplaceAll(got, "\n", "") != want {
+			t.Fatalf("run %d: exit %d, stdout %q; want exit 0 and the bytes %q\nstderr: %s\nrelay: %s", i, code, got, want, c.errb.String(), relay.errb.String())
+		}
+	}
+}
