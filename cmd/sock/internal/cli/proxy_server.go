@@ -68,7 +68,9 @@ a mistaken run relays nowhere else; a name is resolved first and only its
 allowed addresses are tried. --auth USER:PASSWORD (or --auth env, from
 $SOCK_PROXY_AUTH) asks SOCKS5 clients for that user and password (RFC 1929)
 and HTTP clients for Basic credentials (Proxy-Authorization). Each client
-address may have --max-per-client connections at once.
+address may have --max-per-client connections at once; one more is turned
+away at once (in its protocol if it speaks within 250ms), so that it holds
+no --max-conns slot.
 
 Refusals are answered in the client's protocol (a SOCKS5 reply code; HTTP
 403 outside --allow, 407 without the right credentials, 429 over the limit,
@@ -241,7 +243,8 @@ var socks5Replies = map[byte]string{
 }
 
 // enter counts a connection of the client at addr; it reports whether the
-// client is over --max-per-client with it.
+// client is over --max-per-client with it (Handle then turns it away
+// before its handshake).
 func (p *proxyServer) enter(a netip.Addr) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -262,7 +265,6 @@ type proxyReq struct {
 	client string
 	proto  string // socks5, http CONNECT, http GET...
 	target string // host:port as the client named it
-	over   bool   // over --max-per-client
 }
 
 func (q *proxyReq) String() string { return q.client + ": " + q.proto + " " + q.target }
@@ -274,10 +276,20 @@ func (p *proxyServer) Handle(ctx context.Context, r *ss.Request) error {
 	ip := ap.Addr().Unmap()
 	over := p.enter(ip)
 	defer p.leave(ip)
-	q := &proxyReq{client: displayAddr(r.ClientAddr), over: over}
-	s.SetDeadline(time.Now().Add(proxyHandshakeLimit))
+	q := &proxyReq{client: displayAddr(r.ClientAddr)}
+	limit := proxyHandshakeLimit
+	if over {
+		// Turned away at once, so that it holds no --max-conns slot:
+		// answered in its protocol if its first bytes come at once.
+		limit = proxyOverWait
+	}
+	s.SetDeadline(time.Now().Add(limit))
 	var first [1]byte
 	n, err := s.Recv(first[:], socket.MSG_PEEK)
+	if over {
+		p.refuseOver(s, q, n == 1 && err == nil, first[0])
+		return nil
+	}
 	if n == 0 || err != nil {
 		return nil // gone, or silent for the whole handshake time
 	}
@@ -297,6 +309,67 @@ func (p *proxyServer) Handle(ctx context.Context, r *ss.Request) error {
 	return nil
 }
 
+// proxyOverWait is how long a connection over --max-per-client is given
+// to send its first bytes, so that its refusal can be in its protocol.
+const proxyOverWait = 250 * time.Millisecond
+
+// refuseOver turns away a connection over --max-per-client before its
+// handshake: a SOCKS5 client is told reply 2 (connection not allowed by
+// ruleset) right after the method selection, without waiting for its
+// request, or no acceptable methods if it offers no method without
+// authentication; an HTTP client 429; a SOCKS4 client reply 91 (it is
+// never served); a client that sent nothing within
+// proxyOverWait (spoke tells) is closed.
+func (p *proxyServer) refuseOver(s *socket.Socket, q *proxyReq, spoke bool, first byte) {
+	rf := &refusal{why: fmt.Sprintf("over --max-per-client %d", p.maxPerClient), socksCode: 2, httpCode: http.StatusTooManyRequests}
+	switch {
+	case !spoke:
+		q.proto = "?"
+		p.refuse(q, rf, "closed")
+	case first == 5:
+		q.proto = "socks5"
+		var hdr [2]byte
+		methods := make([]byte, 255)
+		if _, err := io.ReadFull(s, hdr[:]); err != nil {
+			p.refuse(q, rf, "closed")
+			return
+		}
+		if _, err := io.ReadFull(s, methods[:hdr[1]]); err != nil {
+			p.refuse(q, rf, "closed")
+			return
+		}
+		if bytes.IndexByte(methods[:hdr[1]], 0) < 0 {
+			s.Sendall([]byte{5, 0xff}, 0)
+			p.refuse(q, rf, "no acceptable methods")
+		} else {
+			s.Sendall([]byte{5, 0, 5, rf.socksCode, 0, 1, 0, 0, 0, 0, 0, 0}, 0)
+			p.refuse(q, rf, fmt.Sprintf("reply %d, %s", rf.socksCode, socks5Replies[rf.socksCode]))
+		}
+		drainClose(s)
+	case first >= 'A' && first <= 'Z' || first >= 'a' && first <= 'z':
+		q.proto = "http"
+		p.httpRefuse(s, q, rf)
+	case first == 4:
+		q.proto = "socks4"
+		s.Sendall([]byte{0, 91, 0, 0, 0, 0, 0, 0}, 0)
+		p.refuse(q, &refusal{why: "SOCKS4 is not served here (SOCKS5 and HTTP are)"}, "reply 91, request rejected")
+		drainClose(s)
+	default:
+		q.proto = "?"
+		p.refuse(q, rf, "closed")
+	}
+}
+
+// drainClose ends our sending side and takes what the client still sends
+// for a moment before the close, so that unread data does not turn the
+// close into a reset that could destroy the answer before the client
+// reads it.
+func drainClose(s *socket.Socket) {
+	s.CloseWrite()
+	s.SetDeadline(time.Now().Add(time.Second))
+	io.Copy(io.Discard, onlyReader{s})
+}
+
 // refuse logs a refusal.
 func (p *proxyServer) refuse(q *proxyReq, rf *refusal, answer string) {
 	p.refused.Add(1)
@@ -310,9 +383,6 @@ func (p *proxyServer) refuse(q *proxyReq, rf *refusal, answer string) {
 // dial resolves target (host:port), keeps the addresses --allow admits and
 // connects to the first that answers.
 func (p *proxyServer) dial(ctx context.Context, q *proxyReq, host string, port int) (*socket.Socket, *refusal) {
-	if q.over {
-		return nil, &refusal{why: fmt.Sprintf("over --max-per-client %d", p.maxPerClient), socksCode: 2, httpCode: http.StatusTooManyRequests}
-	}
 	if port < 1 || port > 65535 {
 		return nil, &refusal{why: fmt.Sprintf("port %d", port), socksCode: 1, httpCode: http.StatusBadRequest}
 	}
@@ -651,10 +721,5 @@ func (p *proxyServer) httpRefuse(s *socket.Socket, q *proxyReq, rf *refusal) {
 	b.WriteString("\r\n" + body)
 	s.Sendall([]byte(b.String()), 0)
 	p.refuse(q, rf, status)
-	// Take what the client still sends (a body) for a moment before the
-	// close, so that unread data does not turn the close into a reset
-	// that could destroy the answer before the client reads it.
-	s.CloseWrite()
-	s.SetDeadline(time.Now().Add(time.Second))
-	io.Copy(io.Discard, onlyReader{s})
+	drainClose(s) // what the client still sends (a body)
 }

@@ -3,9 +3,12 @@
 package cli_test
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -13,6 +16,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -271,4 +275,77 @@ func TestProxyServerUsage(t *testing.T) {
 			t.Errorf("sock %v: exit %d, stderr %q; want exit 2 and %q", tc.args, code, errs, tc.want)
 		}
 	}
+}
+
+// TestProxyServerMaxPerClientAtAccept: connections over --max-per-client
+// are turned away at once, not when they name a destination, so silent
+// connections from one address cannot hold --max-conns slots and lock
+// other clients out. 8 silent connections from 127.0.0.1 with
+// --max-per-client 2 --max-conns 5: 6 are closed well within the 10 s
+// handshake time, and a client from 127.0.0.2 still gets its tunnel.
+func TestProxyServerMaxPerClientAtAccept(t *testing.T) {
+	web := httpServer(t)
+	proxy, log := startProxyServer(t, "--max-per-client", "2", "--max-conns", "5")
+	silent := make([]net.Conn, 8)
+	for i := range silent {
+		c, err := net.Dial("tcp4", proxy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		silent[i] = c
+	}
+	var closed atomic.Int32
+	var wg sync.WaitGroup
+	for _, c := range silent {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			var b [16]byte
+			if _, err := c.Read(b[:]); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+				closed.Add(1) // EOF (or a reset): turned away
+			}
+		}()
+	}
+	wg.Wait()
+	if n := closed.Load(); n != 6 {
+		t.Fatalf("%d of 8 silent connections from one address closed within 5 s; want 6 (2 allowed)\n%s", n, log.String())
+	}
+	waitLog(t, log, `refused 127\.0\.0\.1:\d+ .*over --max-per-client 2`)
+
+	// Another address is served: a SOCKS5 tunnel and an HTTP request.
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}, Timeout: 10 * time.Second}
+	c, err := d.Dial("tcp4", proxy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	host, port, _ := net.SplitHostPort(web)
+	var p int
+	fmt.Sscan(port, &p)
+	ip := net.ParseIP(host).To4()
+	c.Write([]byte{5, 1, 0})
+	var sel [2]byte
+	if _, err := io.ReadFull(c, sel[:]); err != nil || sel != [2]byte{5, 0} {
+		t.Fatalf("127.0.0.2: method selection %v, %v\n%s", sel, err, log.String())
+	}
+	c.Write([]byte{5, 1, 0, 1, ip[0], ip[1], ip[2], ip[3], byte(p >> 8), byte(p)})
+	var rep [10]byte
+	if _, err := io.ReadFull(c, rep[:]); err != nil || rep[1] != 0 {
+		t.Fatalf("127.0.0.2: SOCKS5 reply %v, %v; want 0\n%s", rep, err, log.String())
+	}
+	h, err := d.Dial("tcp4", proxy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	h.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(h, "GET http://%s/two HTTP/1.1\r\nHost: %s\r\n\r\n", web, web)
+	resp, err := http.ReadResponse(bufio.NewReader(h), nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("127.0.0.2: HTTP GET through the proxy: %v, %v\n%s", resp, err, log.String())
+	}
+	resp.Body.Close()
 }
