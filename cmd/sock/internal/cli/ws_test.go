@@ -252,7 +252,9 @@ func silentWSServer(t *testing.T) string {
 // a server that answers none.
 func TestWSPing(t *testing.T) {
 	port := startPyWSServer(t)
-	c := start(t, "sock", "connect", "-vv", "--ws-ping", "0.1", "ws://127.0.0.1:"+port+"/")
+	// -q 0: close at the end of stdin, not after a second's quiet in which
+	// one late pong of ten (a loaded machine) would end it.
+	c := start(t, "sock", "connect", "-vv", "-q", "0", "--ws-ping", "0.1", "ws://127.0.0.1:"+port+"/")
 	c.expect("welcome\n")
 	c.expectErr("sock: pong after ")
 	c.stdin.Close()
