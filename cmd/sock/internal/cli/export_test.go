@@ -6,4 +6,5 @@ var (
 	ErrnoText  = errnoText
 	ErrnoCName = errnoCName
 	SelfSigned = selfSigned
+	HeadEnd    = headEnd
 )

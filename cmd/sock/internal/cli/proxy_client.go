@@ -436,7 +436,8 @@ var errHeadTooLong = errors.New("header too long")
 // readHTTPHead reads an HTTP header up to and including its blank line,
 // and not a byte more: it peeks (MSG_PEEK) at what has arrived and
 // consumes only the header, so that bytes the peer sent after it stay in
-// the socket for whoever reads next.
+// the socket for whoever reads next. Lines may end in CRLF or, as Go's
+// net/http and most servers accept, a bare LF.
 func readHTTPHead(s *socket.Socket, max int) ([]byte, error) {
 	var head []byte
 	buf := make([]byte, 4096)
@@ -448,12 +449,13 @@ func readHTTPHead(s *socket.Socket, max int) ([]byte, error) {
 		if n == 0 {
 			return nil, io.ErrUnexpectedEOF
 		}
-		// The end may straddle what was consumed before.
-		keep := min(len(head), 3)
+		// The end ("\n\n" or "\n\r\n") may straddle what was consumed
+		// before.
+		keep := min(len(head), 2)
 		joined := append(head[len(head)-keep:len(head):len(head)], buf[:n]...)
-		take := n
-		if i := bytes.Index(joined, []byte("\r\n\r\n")); i >= 0 {
-			take = i + 4 - keep
+		take, found := n, false
+		if i := headEnd(joined); i >= 0 {
+			take, found = i-keep, true
 		}
 		if len(head)+take > max {
 			return nil, errHeadTooLong
@@ -463,9 +465,29 @@ func readHTTPHead(s *socket.Socket, max int) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		if take < n || bytes.HasSuffix(head, []byte("\r\n\r\n")) {
+		if found {
 			return head, nil
 		}
+	}
+}
+
+// headEnd returns the length of the HTTP header at the start of b, up to
+// and including the blank line ("\r\n" or "\n" after a line's "\n")
+// that ends it, or -1 if b holds no blank line yet.
+func headEnd(b []byte) int {
+	for i := 0; ; {
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			return -1
+		}
+		k := i + j + 1 // after the line end
+		if k < len(b) && b[k] == '\n' {
+			return k + 1
+		}
+		if k+1 < len(b) && b[k] == '\r' && b[k+1] == '\n' {
+			return k + 2
+		}
+		i = k
 	}
 }
 

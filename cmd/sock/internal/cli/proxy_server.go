@@ -610,8 +610,12 @@ func (p *proxyServer) http(ctx context.Context, s *socket.Socket, q *proxyReq) e
 	q.proto = "http"
 	head, err := readHTTPHead(s, maxProxyHeader)
 	if err != nil {
-		if errors.Is(err, errHeadTooLong) {
+		switch {
+		case errors.Is(err, errHeadTooLong):
 			p.httpRefuse(s, q, &refusal{why: "request header over 64 KiB", httpCode: http.StatusRequestHeaderFieldsTooLarge})
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			s.SetDeadline(time.Now().Add(time.Second)) // for the answer
+			p.httpRefuse(s, q, &refusal{why: fmt.Sprintf("no complete request header within %v", proxyHandshakeLimit), httpCode: http.StatusRequestTimeout})
 		}
 		return nil
 	}

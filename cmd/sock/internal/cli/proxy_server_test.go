@@ -349,3 +349,70 @@ func TestProxyServerMaxPerClientAtAccept(t *testing.T) {
 	}
 	resp.Body.Close()
 }
+
+// TestProxyServerBareLF: requests whose lines end in a bare LF (which
+// Go's http.ReadRequest accepts) are served at once, CONNECT and a plain
+// GET, and a header that never ends is answered 408 and logged. Before,
+// readHTTPHead looked only for CRLF CRLF: no answer, closed after 10 s.
+func TestProxyServerBareLF(t *testing.T) {
+	web := httpServer(t)
+	proxy, log := startProxyServer(t)
+	for _, tc := range []struct{ name, req, path string }{
+		{"CONNECT", "CONNECT " + web + " HTTP/1.1\nHost: " + web + "\n\n", "/tunneled"},
+		{"CONNECT, CRLF and LF mixed", "CONNECT " + web + " HTTP/1.1\r\nHost: " + web + "\n\r\n", "/mixed"},
+		{"GET", "GET http://" + web + "/lf HTTP/1.1\nHost: " + web + "\n\n", "/lf"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := net.Dial("tcp4", proxy)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(5 * time.Second)) // under the 10 s handshake time
+			br := bufio.NewReader(c)
+			io.WriteString(c, tc.req)
+			if strings.HasPrefix(tc.req, "CONNECT") {
+				status, err := br.ReadString('\n')
+				if err != nil || !strings.HasPrefix(status, "HTTP/1.1 200") {
+					t.Fatalf("CONNECT: %q, %v\n%s", status, err, log.String())
+				}
+				if blank, _ := br.ReadString('\n'); blank != "\r\n" {
+					t.Fatalf("CONNECT: %q after the status line, want the blank line", blank)
+				}
+				fmt.Fprintf(c, "GET %s HTTP/1.1\nHost: %s\nConnection: close\n\n", tc.path, web)
+			}
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("no answer: %v\n%s", err, log.String())
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || string(body) != "hello from "+tc.path {
+				t.Fatalf("%s %q; want 200 and %q", resp.Status, body, "hello from "+tc.path)
+			}
+		})
+	}
+}
+
+// TestHeadEnd: where an HTTP header ends, with CRLF, bare LF and mixed
+// line ends, and not before its blank line.
+func TestHeadEnd(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int
+	}{
+		{"GET / HTTP/1.1\r\nHost: a\r\n\r\nbody", 27},
+		{"GET / HTTP/1.1\nHost: a\n\nbody", 24},
+		{"GET / HTTP/1.1\r\nHost: a\n\r\nbody", 26},
+		{"GET / HTTP/1.1\nHost: a\r\n\nbody", 25},
+		{"GET / HTTP/1.1\r\nHost: a\r\n\r", -1},
+		{"GET / HTTP/1.1\r\nHost: a\r\n", -1},
+		{"GET / HTTP/1.1\r\n", -1},
+		{"\n\n", 2},
+		{"", -1},
+	} {
+		if got := cli.HeadEnd([]byte(tc.in)); got != tc.want {
+			t.Errorf("HeadEnd(%q) = %d, want %d", tc.in, got, tc.want)
+		}
+	}
+}
