@@ -77,6 +77,7 @@ type room struct {
 	kind  roomKind
 	logf  func(format string, args ...any) // joins and leaves, for -v
 	warnf func(format string, args ...any) // disconnections; may be nil
+	stall time.Duration                    // how long a full queue may take nothing (sendQStall)
 
 	mu      sync.Mutex
 	clients map[roomClient]string // the client's name
@@ -101,7 +102,7 @@ func newRoom(kind roomKind, logf func(string, ...any)) *room {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	return &room{kind: kind, logf: logf, clients: map[roomClient]string{}, peers: map[string]chatPeer{}}
+	return &room{kind: kind, logf: logf, stall: sendQStall, clients: map[roomClient]string{}, peers: map[string]chatPeer{}}
 }
 
 // join adds c, greets it and tells the others.
@@ -147,7 +148,7 @@ func (r *room) kick(c roomClient) {
 	c.drop()
 	why := fmt.Sprintf("SendQ exceeded (%s unread)", humanBytes(sendQ))
 	if _, ok := c.(waitingClient); ok {
-		why = fmt.Sprintf("SendQ exceeded (%s unread for %v)", humanBytes(sendQ), sendQStall)
+		why = fmt.Sprintf("SendQ exceeded (%s unread for %v)", humanBytes(sendQ), r.stall)
 	}
 	if r.warnf != nil {
 		r.warnf("disconnected %s: %s", name, why)
@@ -187,7 +188,7 @@ func (r *room) broadcast(from roomClient, msg []byte) {
 	}
 	r.mu.Unlock()
 	for _, c := range full {
-		if w, ok := c.(waitingClient); ok && w.sendWait(msg, sendQStall) {
+		if w, ok := c.(waitingClient); ok && w.sendWait(msg, r.stall) {
 			continue
 		}
 		r.kick(c)
@@ -306,9 +307,10 @@ func clientName(addr socket.Sockaddr, s *socket.Socket) string {
 // output waits in a queue of at most sendQ bytes, and run writes the queue
 // to the connection.
 type queuedConn struct {
-	w     io.Writer
-	close func() error
-	wake  chan struct{} // 1-buffered: the queue has something, or is finished
+	w       io.Writer
+	close   func() error
+	wake    chan struct{} // 1-buffered: the queue has something, or is finished
+	oneEach bool          // each message its own write (a WebSocket message), never gathered
 
 	mu       sync.Mutex
 	queue    [][]byte
@@ -436,7 +438,7 @@ func (q *queuedConn) run() {
 				}
 				buf = buf[:0]
 			}
-			if len(m) >= gather {
+			if len(m) >= gather || q.oneEach {
 				if !write(m) {
 					return
 				}

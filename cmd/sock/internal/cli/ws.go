@@ -529,6 +529,9 @@ func runWSListen(e *env, o *netOpts, args []string) error {
 	}
 	o.logf(e, 1, "listening on %v (WebSocket: %s://%s%s)", bound, scheme, displayAddr(bound), path)
 	hub := &wsHub{e: e, o: o, conns: map[*websocket.Conn]bool{}, ln: ln}
+	hub.fanout = newRoom(fanoutRoom, func(format string, args ...any) { o.logf(e, 2, format, args...) })
+	hub.fanout.warnf = func(format string, args ...any) { fmt.Fprintf(e.stderr, "sock: "+format+"\n", args...) }
+	hub.fanout.stall = wsSendQStall
 	srv := &http.Server{Handler: hub, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(io.Discard, "", 0)}
 	served := make(chan struct{})
 	go func() { srv.Serve(ln); close(served) }()
@@ -546,10 +549,11 @@ func runWSListen(e *env, o *netOpts, args []string) error {
 
 // wsHub is listen --ws's handler.
 type wsHub struct {
-	e  *env
-	o  *netOpts
-	ln net.Listener
-	wg sync.WaitGroup
+	e      *env
+	o      *netOpts
+	ln     net.Listener
+	wg     sync.WaitGroup
+	fanout *room // -k: stdin to every client, through each one's queue
 
 	mu     sync.Mutex
 	conns  map[*websocket.Conn]bool
@@ -609,7 +613,22 @@ func (h *wsHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.oneDone() <- err
 		return
 	}
+	// Stdin reaches the client through a queue of its own, written by a
+	// goroutine of its own, so that a client that does not read holds up
+	// no other: it is cut off once its queue is full and it has taken
+	// nothing for wsSendQStall.
+	q := newQueuedConn(&wsWriter{c: c, binary: h.o.ws.binary}, func() error { return c.CloseNow() })
+	q.oneEach = true
+	wrote := make(chan struct{})
+	go func() {
+		defer close(wrote)
+		q.run()
+	}()
+	h.fanout.join(q, r.RemoteAddr)
 	err = h.readClient(c)
+	h.fanout.leave(q)
+	q.drop()
+	<-wrote
 	h.mu.Lock()
 	delete(h.conns, c)
 	h.mu.Unlock()
@@ -664,19 +683,8 @@ func (h *wsHub) broadcastStdin(ctx context.Context) error {
 				if err != nil {
 					return
 				}
-				h.mu.Lock()
-				conns := make([]*websocket.Conn, 0, len(h.conns))
-				for c := range h.conns {
-					conns = append(conns, c)
-				}
-				h.mu.Unlock()
-				for _, c := range conns {
-					wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-					if c.Write(wctx, typ, msg) != nil {
-						c.CloseNow() // a client that takes nothing for 5s
-					}
-					cancel()
-				}
+				_ = typ // wsWriter takes the type from the bytes, as m.next does
+				h.fanout.broadcast(nil, append([]byte(nil), msg...))
 			}
 		}()
 	}
@@ -688,6 +696,33 @@ func (h *wsHub) broadcastStdin(ctx context.Context) error {
 	}
 	h.mu.Unlock()
 	return nil
+}
+
+// wsSendQStall is how long listen --ws -k waits for a client whose queue
+// is full (sendQ unread) and that takes nothing, before it cuts the
+// client off; meanwhile the others get only what their queues hold. A
+// client that takes bytes is waited for, so that it is slowed down rather
+// than cut off.
+const wsSendQStall = time.Second
+
+// wsWriter writes each Write as one WebSocket message: binary with
+// --binary, else text if it is UTF-8 (binary if not), as messageReader
+// reads stdin. A write blocks until the library took the message; the
+// queue's close (CloseNow) ends it.
+type wsWriter struct {
+	c      *websocket.Conn
+	binary bool
+}
+
+func (w *wsWriter) Write(p []byte) (int, error) {
+	typ := websocket.MessageBinary
+	if !w.binary && utf8.Valid(p) {
+		typ = websocket.MessageText
+	}
+	if err := w.c.Write(context.Background(), typ, p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 // wsEOFProtocol is the subprotocol by which two sock relays agree on a

@@ -4,6 +4,7 @@ package cli_test
 
 import (
 	"bufio"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -25,6 +26,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 )
 
 // debianPython is Debian's own python3, which has python3-websockets; the
@@ -465,4 +468,65 @@ func TestWSConnectEOFKeepsReplies(t *testing.T) {
 			t.Fatalf("run %d: exit %d, stdout %q; want exit 0 and the bytes %q\nstderr: %s\nrelay: %s", i, code, got, want, c.errb.String(), relay.errb.String())
 		}
 	}
+}
+
+// TestWSListenKeepSlowClient: with -k, a client that never reads is cut
+// off once its queue is full and it has taken nothing for a second, and
+// the others get every message without a multi-second stall (a reading
+// client slower than stdin is waited for, not cut off). Before, the broadcast wrote to one client at a time
+// with a 5 s timeout each: a client whose socket buffers were full held
+// up every line for every client for 5 s.
+func TestWSListenKeepSlowClient(t *testing.T) {
+	port := fmt.Sprint(freePort(t))
+	l := start(t, "sock", "listen", "-v", "--ws", "-k", "127.0.0.1", port)
+	waitListen(t, "tcp", "127.0.0.1:"+port)
+	url := "ws://127.0.0.1:" + port + "/"
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	slow, _, err := websocket.Dial(ctx, url, nil) // never read
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.CloseNow()
+	fast, _, err := websocket.Dial(ctx, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fast.CloseNow()
+	for i := 0; strings.Count(l.errb.String(), "WebSocket client ") < 2; i++ {
+		if i == 1000 {
+			t.Fatalf("the clients were not taken: %s", l.errb.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// 8 MB: more than the slow client's socket buffers (the sender's
+	// grows to tcp_wmem's 4 MB) and its 1 MiB queue.
+	const lines = 8000
+	line := strings.Repeat("x", 1000)
+	go func() {
+		var b strings.Builder
+		for i := range lines {
+			fmt.Fprintf(&b, "%05d %s\n", i, line)
+		}
+		io.WriteString(l.stdin, b.String())
+	}()
+	var worst time.Duration
+	last := time.Now()
+	for i := range lines {
+		_, msg, err := fast.Read(ctx)
+		if err != nil {
+			t.Fatalf("message %d: %v\n%s", i, err, l.errb.String())
+		}
+		if want := fmt.Sprintf("%05d %s", i, line); string(msg) != want {
+			t.Fatalf("message %d: %.20q, want %.20q", i, msg, want)
+		}
+		worst = max(worst, time.Since(last))
+		last = time.Now()
+	}
+	// The stall was 5 s; between two messages even a loaded machine takes
+	// far less than 2.5 s.
+	if worst > 2500*time.Millisecond {
+		t.Errorf("the reading client waited %v between two messages\n%s", worst, l.errb.String())
+	}
+	l.expectErr("SendQ exceeded")
 }
