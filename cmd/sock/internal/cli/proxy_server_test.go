@@ -416,3 +416,23 @@ func TestHeadEnd(t *testing.T) {
 		}
 	}
 }
+
+// TestProxyServerHeadTimeout: a request header not complete within the
+// 10 s handshake time is answered 408 and logged, not closed silently.
+func TestProxyServerHeadTimeout(t *testing.T) {
+	t.Parallel()
+	proxy, log := startProxyServer(t)
+	c, err := net.Dial("tcp4", proxy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	io.WriteString(c, "GET http://127.0.0.1/ HTTP/1.1\r\nHost: 127.0.0.1\r\n") // no blank line
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil || resp.StatusCode != http.StatusRequestTimeout {
+		t.Fatalf("%v, %v; want 408\n%s", resp, err, log.String())
+	}
+	resp.Body.Close()
+	waitLog(t, log, `refused 127\.0\.0\.1:\d+ \(http\): no complete request header within 10s \(408 Request Timeout\)`)
+}
