@@ -36,22 +36,8 @@ func TestServeRefusesWhatItCannotServe(t *testing.T) {
 		t.Cleanup(func() { b.Close() })
 		return a
 	}
-	listening := func() *socket.Socket {
-		t.Helper()
-		s, err := socket.CreateServer("127.0.0.1:0", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	udp := func() *socket.Socket {
-		t.Helper()
-		s, err := socket.Listen("udp4", "127.0.0.1:0", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
+	listening := func() *socket.Socket { return listeningTCP(t) }
+	udp := func() *socket.Socket { return boundUDP(t) }
 	closed := func() *socket.Socket {
 		s := listening()
 		s.Close()
@@ -101,22 +87,8 @@ func TestServeRefusesWhatItCannotServe(t *testing.T) {
 // return without serving, Ready is closed by the time it returns, so
 // <-e.Ready() never hangs.
 func TestReadyClosedWhenServeFails(t *testing.T) {
-	listening := func() *socket.Socket {
-		t.Helper()
-		s, err := socket.CreateServer("127.0.0.1:0", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	udp := func() *socket.Socket {
-		t.Helper()
-		s, err := socket.Listen("udp4", "127.0.0.1:0", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
+	listening := func() *socket.Socket { return listeningTCP(t) }
+	udp := func() *socket.Socket { return boundUDP(t) }
 	type streamOnly struct{ eventloop.BaseHandler }
 	for _, tc := range []struct {
 		name  string
@@ -146,4 +118,24 @@ func TestReadyClosedWhenServeFails(t *testing.T) {
 			}
 		})
 	}
+}
+
+// listeningTCP is a TCP socket listening on 127.0.0.1, port 0.
+func listeningTCP(t *testing.T) *socket.Socket {
+	t.Helper()
+	s, err := socket.CreateServer("127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// boundUDP is a UDP socket bound to 127.0.0.1, port 0.
+func boundUDP(t *testing.T) *socket.Socket {
+	t.Helper()
+	s, err := socket.Listen("udp4", "127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
