@@ -19,10 +19,13 @@ echo "== reliability: soak ($soak, 500 connections), chaos, faults, restart"
 go test -count=1 -v -timeout 30m ./reliability/ -soak="$soak" -soak-conns=500 2>&1 | tee -a "$log" | grep -E '^(=== RUN|--- |FIGURE|ok|FAIL|PASS|SKIP)' || true
 grep -q '^ok' "$log" || { echo "reliability tests failed" >&2; exit 1; }
 
-echo "== reliability: soak under -race (10s, 100 connections)"
+echo "== reliability: soak under -race (10s, 100 connections, TCP)"
 # Stream and UDP; unixgram runs the same datagram soak body as UDP, so the
 # race detector has seen that code once (this keeps the suite near 10 min).
-go test -race -count=1 -v -run 'TestSoakStream|TestSoakUDP' ./reliability/ -soak=10s -soak-conns=100 2>&1 | tee "$log.race" | grep -E '^(--- |ok|FAIL)' || true
+# The stream soak runs over TCP only here, on every kind of server (the
+# Unix runs share the servers' code and run in go test -race work): 80 s
+# instead of 160 s, which keeps CI under 30 minutes.
+go test -race -count=1 -v -run 'TestSoakStream/.*/tcp$|TestSoakUDP' ./reliability/ -soak=10s -soak-conns=100 2>&1 | tee "$log.race" | grep -E '^(--- |ok|FAIL)' || true
 grep -q '^ok' "$log.race" || { echo "race soak failed" >&2; exit 1; }
 # The race run's figures are the same names at 100 connections: keep them apart.
 sed -n 's/^FIGURE \(soak_[a-z]*_[a-z]*_100conns\)/FIGURE race_\1/p' "$log.race" >> "$log"
