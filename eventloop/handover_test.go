@@ -5,14 +5,13 @@ package eventloop_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/socketkit/socketkit/eventloop"
+	"github.com/socketkit/socketkit/internal/sockettest"
 	"github.com/socketkit/socketkit/socket"
 )
 
@@ -53,7 +52,7 @@ func TestHandoverUnderLoad(t *testing.T) {
 				default:
 				}
 				msg := fmt.Sprintf("client %d request %d\n", i, n)
-				if err := echoRoundTrip(addr, msg); err != nil {
+				if err := sockettest.EchoOnce(addr, msg, 5*time.Second); err != nil {
 					failed.Add(1)
 					firstErr.CompareAndSwap(nil, err.Error())
 					continue
@@ -99,27 +98,4 @@ func TestHandoverUnderLoad(t *testing.T) {
 	if newE.Stats().Accepted == 0 {
 		t.Fatal("the new engine accepted nothing")
 	}
-}
-
-// echoRoundTrip sends msg on a new connection, ends its side and expects
-// msg back.
-func echoRoundTrip(addr, msg string) error {
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.WriteString(c, msg); err != nil {
-		return err
-	}
-	c.(*net.TCPConn).CloseWrite()
-	got, err := io.ReadAll(c)
-	if err != nil {
-		return err
-	}
-	if string(got) != msg {
-		return fmt.Errorf("echo %q, want %q", got, msg)
-	}
-	return nil
 }

@@ -5,8 +5,6 @@ package reliability_test
 import (
 	"bufio"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -140,7 +138,7 @@ func restartUnderLoad(t *testing.T, bin, model string, extra []string) {
 			defer wg.Done()
 			for n := 0; time.Now().Before(stop); n++ {
 				msg := fmt.Sprintf("client %d request %d\n", i, n)
-				if err := echoOnce(addr, msg); err != nil {
+				if err := sockettest.EchoOnce(addr, msg, 5*time.Second); err != nil {
 					failed.Add(1)
 					firstErr.CompareAndSwap(nil, err.Error())
 					continue
@@ -193,26 +191,4 @@ func waitGone(t *testing.T, pids map[int]bool) {
 			t.Errorf("sock %d still running 10s after the test", pid)
 		}
 	}
-}
-
-// echoOnce sends msg on a new connection and checks the echo.
-func echoOnce(addr, msg string) error {
-	c, err := net.DialTimeout("tcp", addr, 3*time.Second)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.WriteString(c, msg); err != nil {
-		return err
-	}
-	c.(*net.TCPConn).CloseWrite()
-	got, err := io.ReadAll(c)
-	if err != nil {
-		return err
-	}
-	if string(got) != msg {
-		return fmt.Errorf("echo %q, want %q", got, msg)
-	}
-	return nil
 }

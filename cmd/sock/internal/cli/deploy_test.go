@@ -5,8 +5,6 @@ package cli_test
 import (
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -112,7 +110,7 @@ func TestDeployRestart(t *testing.T) {
 			defer wg.Done()
 			for n := 0; time.Now().Before(stop); n++ {
 				msg := fmt.Sprintf("client %d request %d\n", i, n)
-				if err := echoOnceNet(addr, msg); err != nil {
+				if err := sockettest.EchoOnce(addr, msg, 10*time.Second); err != nil {
 					failed.Add(1)
 					firstErr.CompareAndSwap(nil, err.Error())
 					continue
@@ -164,27 +162,4 @@ func TestDeployRestart(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-// echoOnceNet sends msg on a new connection, ends its side and checks the
-// echo.
-func echoOnceNet(addr, msg string) error {
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(c, msg); err != nil {
-		return err
-	}
-	c.(*net.TCPConn).CloseWrite()
-	got, err := io.ReadAll(c)
-	if err != nil {
-		return err
-	}
-	if string(got) != msg {
-		return fmt.Errorf("echo %q, want %q", got, msg)
-	}
-	return nil
 }
