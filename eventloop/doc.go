@@ -232,11 +232,13 @@
 //     the alert crypto/tls writes, with OnClose's error saying why.
 //     Renegotiation is refused (crypto/tls's server does not do it).
 //
-// What is buffered per connection: crypto/tls's Conn (about 6-7 KiB
+// What is buffered per connection: crypto/tls's Conn (about 5.1 KiB
 // after a handshake with a Go 1.26 client: the keys and cipher states,
 // and its record and handshake buffers, which crypto/tls keeps at the
 // size of the largest record or handshake message seen and gives no way
-// to release); plaintext OnData leaves unread, as for any connection;
+// to release; the engine passes the client's ClientHello on in records
+// sized to keep them at 576 bytes and at the smallest allocation that
+// holds the ClientHello, 1536 bytes for Go's); plaintext OnData leaves unread, as for any connection;
 // the output, as for any connection. The loop owns one read buffer and
 // one plaintext buffer (the read buffer's size plus 36 KiB) for all its
 // connections. During its handshake a connection also holds its

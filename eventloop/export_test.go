@@ -14,3 +14,17 @@ func InCallback(c *Conn) bool { return c.loop.inCallback.Load() }
 
 // PacketInCallback is InCallback for the loop of a datagram.
 func PacketInCallback(p *Packet) bool { return p.l.inCallback.Load() }
+
+// HelloFragments is how a TLS connection cuts a client's first handshake
+// record of the given payload size into records on its way to
+// crypto/tls (see reframe and handFragment).
+func HelloFragments(record int) []int {
+	h := &tlsHandshake{rem: record}
+	var fs []int
+	for h.rem > 0 {
+		f := h.handFragment()
+		fs = append(fs, f)
+		h.rem -= f
+	}
+	return fs
+}

@@ -81,14 +81,15 @@ type tlsHandshake struct {
 	deadline     int64 // on the monotonic clock, from monoBase
 
 	// Until the server's first write, the client's handshake records (its
-	// ClientHello) are passed on cut into records of helloFragment bytes
-	// (see reframe).
-	reframed  bool    // done: everything passes unchanged
-	wrote     bool    // the server has written: its first flight
-	hdr       [5]byte // the header of the client's record being read, or a fragment's to pass on
-	nh        int     // bytes of hdr read
-	pend      int     // bytes of hdr still to pass on, from hdr[5-pend:]
-	rem, frag int     // payload bytes left in the client's record, and in the fragment being passed
+	// ClientHello) are passed on cut into records of at most
+	// helloFragment bytes (see reframe and handFragment).
+	reframed   bool    // done: everything passes unchanged
+	wrote      bool    // the server has written: its first flight
+	hdr        [5]byte // the header of the client's record being read, or a fragment's to pass on
+	nh         int     // bytes of hdr read
+	pend       int     // bytes of hdr still to pass on, from hdr[5-pend:]
+	rem, frag  int     // payload bytes left in the client's record, and in the fragment being passed
+	hcap, hlen int     // crypto/tls's handshake-message buffer as the fragments grow it (see handFragment)
 }
 
 // wouldBlock is the transport's error when the loop has no more
@@ -162,14 +163,100 @@ func (t *tlsConn) take(n int) []byte {
 // records are cut into on their way to crypto/tls.
 const helloFragment = 512
 
+// handClasses are the Go allocator's size classes from 64 bytes to
+// 32 KiB: what a bytes.Buffer's backing array is rounded up to (larger
+// arrays are rounded up to 8 KiB pages).
+var handClasses = [...]int{64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240, 256, 288, 320, 352, 384, 416, 448, 480, 512,
+	576, 640, 704, 768, 896, 1024, 1152, 1280, 1408, 1536, 1792, 2048, 2304, 2688, 3072, 3200, 3456, 4096, 4864, 5376, 6144,
+	6528, 6784, 6912, 8192, 9472, 9728, 10240, 10880, 12288, 13568, 14336, 16384, 18432, 19072, 20480, 21760, 24576, 27264,
+	28672, 32768}
+
+// roundClass is n rounded up to its size class.
+func roundClass(n int) int {
+	for _, c := range handClasses {
+		if n <= c {
+			return c
+		}
+	}
+	return (n + 8191) &^ 8191
+}
+
+// handGrow is the capacity of a bytes.Buffer holding n bytes in an
+// array of capacity c after a Write of f more: as bytes.Buffer grows
+// (at least doubling, rounded up to a size class; a first Write of at
+// most 64 bytes gets 64).
+func handGrow(c, n, f int) int {
+	switch {
+	case n+f <= c:
+		return c
+	case c == 0 && f <= 64:
+		return 64
+	}
+	return roundClass(max(n+f, 2*c))
+}
+
+// handPlan is the next fragment's size for a buffer of capacity c
+// holding n bytes, with rem bytes of the record to come: it fills the
+// buffer up to its capacity, or, full, makes it double and no more.
+func handPlan(c, n, rem int) int {
+	if n < c {
+		return min(c-n, rem, helloFragment)
+	}
+	return min(max(c, 1), rem, helloFragment)
+}
+
+// handFragment is the size of the next fragment of the client's record.
+// crypto/tls appends each record's payload to a bytes.Buffer that
+// collects a handshake message (the ClientHello) whole and keeps its
+// capacity for the life of the connection; that buffer grows by
+// doubling from the size of the first record, so the size of the
+// fragments decides where it ends: 512-byte fragments take a 1.5 KiB
+// ClientHello through 512 and 1024 bytes to 2048. For the first
+// fragment, handFragment tries every size class up to helloFragment and
+// takes the one whose doubling ends on the smallest buffer that holds
+// the record (then the least garbage on the way): 384, 768, 1536 for
+// Go's post-quantum ClientHello of 1496 bytes.
+func (h *tlsHandshake) handFragment() int {
+	f := handPlan(h.hcap, h.hlen, h.rem)
+	if h.hcap == 0 {
+		best, bestCap, bestWaste := f, 1<<30, 1<<30
+		for _, first := range handClasses {
+			first = min(first, h.rem)
+			if first > helloFragment {
+				break
+			}
+			c, n, waste := handGrow(0, 0, first), first, 0
+			for n < h.rem {
+				k := handPlan(c, n, h.rem-n)
+				if nc := handGrow(c, n, k); nc != c {
+					waste += c
+					c = nc
+				}
+				n += k
+			}
+			if c < bestCap || c == bestCap && waste < bestWaste {
+				best, bestCap, bestWaste = first, c, waste
+			}
+			if first == h.rem {
+				break
+			}
+		}
+		f = best
+	}
+	h.hcap = handGrow(h.hcap, h.hlen, f)
+	h.hlen += f
+	return f
+}
+
 // reframe passes the client's first handshake records (its ClientHello)
-// to crypto/tls cut into records of at most helloFragment bytes, which
-// TLS allows (a handshake message may span records; the handshake's
+// to crypto/tls cut into records of at most helloFragment bytes (sized
+// by handFragment), which TLS allows (a handshake message may span records; the handshake's
 // transcript is of messages, not records). The reason is memory:
 // crypto/tls reads each record whole into a buffer that it keeps for the
 // life of the connection, at the size of the largest record it has read;
-// a ClientHello with a post-quantum key share is about 1.8 KiB, and so
-// would be the buffer of every idle connection. Once the server has
+// a ClientHello with a post-quantum key share is 1.5 to 1.8 KiB, and so
+// would be the buffer of every idle connection (that buffer stays at 576
+// bytes). Once the server has
 // written (its first flight), or at anything that is not a plausible
 // handshake record, bytes pass unchanged (crypto/tls then judges them).
 // It returns how many bytes it put in p.
@@ -199,7 +286,7 @@ func (t *tlsConn) reframe(p []byte) int {
 				return n
 			}
 		case h.rem > 0: // the next fragment of the record
-			h.frag = min(h.rem, helloFragment)
+			h.frag = h.handFragment()
 			h.hdr[3], h.hdr[4] = byte(h.frag>>8), byte(h.frag)
 			h.pend = 5
 		case h.wrote: // at a record boundary, after the server's first write

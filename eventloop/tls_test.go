@@ -347,3 +347,67 @@ func TestTLSAsyncWriteAndCloseWrite(t *testing.T) {
 		t.Fatalf("the server read %q after CloseWrite", got)
 	}
 }
+
+// goClientHelloSize is the payload size of the first record Go's TLS
+// client sends with its default config (a post-quantum key share).
+func goClientHelloSize(t *testing.T) int {
+	a, b := net.Pipe()
+	defer b.Close()
+	go func() {
+		defer a.Close()
+		tls.Client(a, &tls.Config{ServerName: "localhost"}).Handshake()
+	}()
+	var hdr [5]byte
+	if _, err := io.ReadFull(b, hdr[:]); err != nil {
+		t.Fatal(err)
+	}
+	return int(hdr[3])<<8 | int(hdr[4])
+}
+
+// TestTLSHelloFragmentsKeepHandshakeBufferSmall checks how the engine
+// cuts a client's first handshake record for crypto/tls, which appends
+// the records' payloads to a bytes.Buffer that it keeps, at its
+// capacity, for the life of the connection: the fragments add up to the
+// record, none is over 512 bytes (crypto/tls's record buffer stays at
+// 576), and a bytes.Buffer fed with them ends no larger than with
+// 512-byte fragments, and up to 3 KiB (any ClientHello, post-quantum
+// included) no larger than one that took the record in a single Write:
+// the smallest size class that holds it (512-byte fragments took the
+// 1496-byte ClientHello of Go's client to 2048 bytes, this to 1536).
+func TestTLSHelloFragmentsKeepHandshakeBufferSmall(t *testing.T) {
+	type size struct {
+		name string
+		size int
+	}
+	sizes := []size{{"go-client", goClientHelloSize(t)}}
+	for n := 1; n <= 16<<10; n += 1 + n/256 { // every size to 512, then 0.4% apart
+		sizes = append(sizes, size{fmt.Sprint(n), n})
+	}
+	for _, tc := range sizes {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := eventloop.HelloFragments(tc.size)
+			var b, whole, by512 bytes.Buffer
+			sum := 0
+			for _, f := range fs {
+				if f < 1 || f > 512 {
+					t.Fatalf("fragments %v: %d is not in 1..512", fs, f)
+				}
+				sum += f
+				b.Write(make([]byte, f))
+			}
+			if sum != tc.size {
+				t.Fatalf("fragments %v add up to %d, want %d", fs, sum, tc.size)
+			}
+			for n := tc.size; n > 0; n -= 512 {
+				by512.Write(make([]byte, min(n, 512)))
+			}
+			if b.Cap() > by512.Cap() {
+				t.Errorf("%d bytes in fragments %v: the buffer ends at %d bytes, %d with 512-byte fragments", tc.size, fs, b.Cap(), by512.Cap())
+			}
+			whole.Write(make([]byte, tc.size))
+			if tc.size <= 3<<10 && b.Cap() > whole.Cap() {
+				t.Errorf("%d bytes in fragments %v: the buffer ends at %d bytes, want at most %d (one Write)", tc.size, fs, b.Cap(), whole.Cap())
+			}
+		})
+	}
+}
