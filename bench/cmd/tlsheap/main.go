@@ -5,6 +5,11 @@
 // (benchrun tls's idle test) mixes with garbage not yet collected.
 //
 //	cd bench && go build -o bin/echoload ./cmd/echoload && go run ./cmd/tlsheap -impl sock -c 5000
+//
+// With -memprofile FILE it samples every allocation: `go tool pprof
+// -sample_index=alloc_space -ignore 'readdir|ReadDir' FILE` is what the
+// handshakes allocated (the ignored frames are this command's own polling
+// of /proc/self/fd), -sample_index=inuse_space what the connections hold.
 package main
 
 import (
@@ -21,6 +26,7 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -61,7 +67,12 @@ func main() {
 	impl := flag.String("impl", "sock", "server: sock (the engine's TLS, epoll) or nbio (nbio v1.6.8 with its crypto/tls fork)")
 	n := flag.Int("c", 5000, "idle TLS connections")
 	echoload := flag.String("echoload", "bin/echoload", "the echoload binary")
+	x25519 := flag.Bool("x25519", false, "sock: offer X25519 only, not X25519MLKEM768 (nbio's fork has no ML-KEM): a diagnostic of what the post-quantum key exchange costs")
+	memprof := flag.String("memprofile", "", "write a heap profile (every allocation sampled) to this file")
 	flag.Parse()
+	if *memprof != "" {
+		runtime.MemProfileRate = 256
+	}
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		fatal(err)
@@ -77,6 +88,9 @@ func main() {
 	case "sock":
 		cert := tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 		e := &eventloop.Engine{Handler: echo{}, Loops: 1, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}}}
+		if *x25519 {
+			e.TLSConfig.CurvePreferences = []tls.CurveID{tls.X25519}
+		}
 		go e.ListenAndServe("tcp", "127.0.0.1:0")
 		for e.Addr() == nil {
 			time.Sleep(time.Millisecond)
@@ -125,6 +139,14 @@ func main() {
 	r2 := rssKB()
 	fmt.Printf("%s, %d idle TLS connections: live heap %.0f B a connection; RSS growth %.2f kB a connection 2 s after the last handshake, %.2f kB after a GC and debug.FreeOSMemory; goroutines %d\n",
 		*impl, *n, float64(m1.HeapAlloc-m0.HeapAlloc)/float64(*n), float64(r1-r0)/float64(*n), float64(r2-r0)/float64(*n), runtime.NumGoroutine())
+	if *memprof != "" {
+		f, err := os.Create(*memprof)
+		if err != nil {
+			fatal(err)
+		}
+		pprof.Lookup("allocs").WriteTo(f, 0) // inuse_*: what the connections hold, after the GCs above
+		f.Close()
+	}
 }
 
 func fatal(err error) {
