@@ -327,6 +327,11 @@ func serveLoop(e *env, name string, o *serveOpts) error {
 			closed: func(err error) bool { return errors.Is(err, eventloop.ErrEngineClosed) },
 		})
 	}
+	total := 0
+	for _, eng := range engines {
+		total += eng.Loops
+	}
+	defer spareP(e.stderr, o.verbose, total)()
 	if o.metricsAddr != "" {
 		stop, err := startMetrics(e, o.metricsAddr, upg, engineCollectors(engines, groups))
 		if err != nil {

@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -126,5 +128,39 @@ func TestEngineFallbackUnderSeccomp(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "--- PASS: TestEngineFallbackUnderSeccomp") {
 		t.Fatalf("the child under seccomp: %v\n%s", err, out)
+	}
+}
+
+// TestServeSpareP: sock serve on the engine with as many loops as
+// GOMAXPROCS raises GOMAXPROCS by one for the Go runtime (-v says so),
+// serves, and puts it back when it returns; with a loop fewer it leaves
+// it alone.
+func TestServeSpareP(t *testing.T) {
+	if os.Getenv("GOMAXPROCS") != "" {
+		t.Skip("GOMAXPROCS is set in the environment, which sock serve leaves alone")
+	}
+	n := runtime.GOMAXPROCS(0)
+	t.Run("as many loops as Ps", func(t *testing.T) {
+		addr, stderr := serveVerbose(t, "echo", "--engine", "loop", "-v", "--loops", strconv.Itoa(n), "--addr", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+		echoThrough(t, addr)
+		want := fmt.Sprintf("sock: GOMAXPROCS %d -> %d: one P more than the %d loop", n, n+1, n)
+		if !strings.Contains(stderr(), want) {
+			t.Errorf("stderr %q does not say %q", stderr(), want)
+		}
+		if got := runtime.GOMAXPROCS(0); got != n+1 {
+			t.Errorf("GOMAXPROCS while serving: %d, want %d", got, n+1)
+		}
+	})
+	if got := runtime.GOMAXPROCS(0); got != n {
+		t.Errorf("GOMAXPROCS after serving: %d, want %d back", got, n)
+	}
+	if n > 1 {
+		t.Run("fewer loops", func(t *testing.T) {
+			addr, stderr := serveVerbose(t, "echo", "--engine", "loop", "-v", "--loops", strconv.Itoa(n-1), "--addr", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+			echoThrough(t, addr)
+			if strings.Contains(stderr(), "GOMAXPROCS") || runtime.GOMAXPROCS(0) != n {
+				t.Errorf("with %d loops and GOMAXPROCS %d: GOMAXPROCS %d, stderr %q", n-1, n, runtime.GOMAXPROCS(0), stderr())
+			}
+		})
 	}
 }
