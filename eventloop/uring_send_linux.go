@@ -28,8 +28,12 @@ func (u *uring) send(c *Conn) (int, error) {
 // prepareSends makes the round's send requests: the first chunk of each
 // queued connection's output, as it stands at the end of the round (or,
 // for output of several chunks, up to sendIovs of them), and returns how
-// many it made.
+// many it made. It sets followUp if the completion of one of them sets
+// something going (the rest of the output, a close or shutdown(2) after
+// it, OnWritable); a send (MSG_WAITALL) otherwise ends the connection's
+// output, and its completion can wait.
 func (u *uring) prepareSends() (n int) {
+	u.followUp = false
 	for i, c := range u.sendq {
 		u.sendq[i] = nil
 		if c.flags&fClosed != 0 {
@@ -43,8 +47,12 @@ func (u *uring) prepareSends() (n int) {
 		ud := userData(opSend, fd, c.generation())
 		if len(c.out) > 1 && u.msgs < scratchMsgs && u.st[fd]&stPlainSend == 0 {
 			prepSendmsg(u.sqe(), fd, u.msghdr(c), ud)
+			u.followUp = true // the EAGAIN of a half-closed socket (see sent), or output beyond sendIovs
 		} else {
 			prepSend(u.sqe(), fd, c.out[0][c.outOff:], ud)
+			if len(c.out) > 1 || c.flags&(fClosing|fAboveLow) != 0 || u.st[fd]&stShutWr != 0 {
+				u.followUp = true // the rest, a close or shutdown after it, OnWritable
+			}
 		}
 		u.st[fd] |= stSend
 		u.inflight++
