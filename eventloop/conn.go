@@ -287,7 +287,9 @@ func (c *Conn) consumeOut(n int) {
 
 // OutboundBuffered returns the bytes waiting to be sent: written and not
 // yet taken by the socket, plus AsyncWrite bytes not yet handed to the
-// loop. It may be called anywhere.
+// loop. It may be called anywhere. On io_uring the bytes of a send count
+// until the loop has handled its completion, which off the loop can be
+// its next event (see LoopStats.OutboundBuffered).
 func (c *Conn) OutboundBuffered() int { return int(c.queued.Load()) }
 
 // Close closes the connection once its pending output has been sent

@@ -166,7 +166,10 @@ type LoopStats struct {
 	// MessagesOut writes (datagrams sent).
 	MessagesIn, MessagesOut uint64
 	// OutboundBuffered is the output written and not yet sent, summed
-	// over the loop's connections.
+	// over the loop's connections. On io_uring a send's bytes count until
+	// its completion is handled: on a connection in ping-pong with
+	// nothing else happening, at the loop's next event (BytesOut counts
+	// them when the send is made).
 	OutboundBuffered int64
 	// BackpressurePauses counts the times a connection's output went over
 	// HighWatermark, so that the loop stopped reading from it.

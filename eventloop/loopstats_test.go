@@ -3,6 +3,7 @@
 package eventloop_test
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/socketkit/socketkit/eventloop"
+	"github.com/socketkit/socketkit/internal/sockettest"
 )
 
 // statsHandler echoes, and panics on "panic".
@@ -83,5 +85,35 @@ func TestLoopStats(t *testing.T) {
 	waitStats("panic", func(s eventloop.LoopStats) bool { return s.Panics == 1 && s.Open == 0 })
 	if got := e.Stats().Accepted; got != 3 {
 		t.Fatalf("Stats().Accepted %d, want 3", got)
+	}
+}
+
+// TestStatsCountLastAnswer: an answer's bytes are in Stats once the
+// client has them, with nothing else happening on the engine (no timer,
+// no other connection, the client still connected). On io_uring a send's
+// completion may wait for the loop's next event, which here does not
+// come: the bytes must be counted when the send is made.
+func TestStatsCountLastAnswer(t *testing.T) {
+	e := &eventloop.Engine{Loops: 1, Handler: echo{}}
+	addr, stop := start(t, e, "tcp", "127.0.0.1:0")
+	defer stop()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 5)
+	for i := 1; i <= 3; i++ {
+		if _, err := c.Write([]byte("hello")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, buf); err != nil {
+			t.Fatal(err)
+		}
+		sockettest.WaitFor(t, fmt.Sprintf("BytesOut %d and MessagesOut %d after answer %d", 5*i, i, i), func() bool {
+			ls := e.LoopStats()
+			return e.Stats().BytesOut == uint64(5*i) && len(ls) == 1 && ls[0].BytesOut == uint64(5*i) && ls[0].MessagesOut == uint64(i)
+		})
 	}
 }

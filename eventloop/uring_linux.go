@@ -104,6 +104,7 @@ type uring struct {
 	scratch      []byte // out of the heap: the 8 bytes the eventfd is read into, then the round's msghdrs
 	msgs         int    // msghdrs of scratch used this round
 	st           []uint16
+	sendLen      []uint32           // by descriptor: the bytes of the send in flight, counted in Stats when made
 	offers       []*Conn            // connections whose input kept while paused is to be offered at the end of the round
 	sendq        []*Conn            // connections whose send is prepared at the end of the round
 	held         map[int32][][]byte // chunks that sends of closed connections still read
@@ -164,9 +165,13 @@ func (u *uring) start() error {
 // grow makes room in the state table for fd.
 func (u *uring) grow(fd int) {
 	if fd >= len(u.st) {
-		st := make([]uint16, max(2*len(u.st), fd+1, 64))
+		n := max(2*len(u.st), fd+1, 64)
+		st := make([]uint16, n)
 		copy(st, u.st)
 		u.st = st
+		sl := make([]uint32, n)
+		copy(sl, u.sendLen)
+		u.sendLen = sl
 	}
 }
 
@@ -625,7 +630,7 @@ func (u *uring) close() {
 				unix.Close(fd)
 			}
 		}
-		u.st = nil
+		u.st, u.sendLen = nil, nil
 		r.close()
 		if u.inflight == 0 {
 			u.br.unmap()

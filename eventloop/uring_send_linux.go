@@ -45,15 +45,26 @@ func (u *uring) prepareSends() (n int) {
 			continue
 		}
 		ud := userData(opSend, fd, c.generation())
+		var size int
 		if len(c.out) > 1 && u.msgs < scratchMsgs && u.st[fd]&stPlainSend == 0 {
-			prepSendmsg(u.sqe(), fd, u.msghdr(c), ud)
+			var m *unix.Msghdr
+			m, size = u.msghdr(c)
+			prepSendmsg(u.sqe(), fd, m, ud)
 			u.followUp = true // the EAGAIN of a half-closed socket (see sent), or output beyond sendIovs
 		} else {
-			prepSend(u.sqe(), fd, c.out[0][c.outOff:], ud)
+			b := c.out[0][c.outOff:]
+			size = len(b)
+			prepSend(u.sqe(), fd, b, ud)
 			if len(c.out) > 1 || c.flags&(fClosing|fAboveLow) != 0 || u.st[fd]&stShutWr != 0 {
 				u.followUp = true // the rest, a close or shutdown after it, OnWritable
 			}
 		}
+		// Counted as sent now, as the epoll backend counts what write(2)
+		// took: the completion may wait for the loop's next event (see
+		// poll), and Stats must not. sent takes back what was not sent.
+		u.sendLen[fd] = uint32(size)
+		u.l.stats.bytesOut.Add(uint64(size))
+		u.l.stats.msgsOut.Add(1)
 		u.st[fd] |= stSend
 		u.inflight++
 		n++
@@ -74,12 +85,13 @@ const (
 	scratchSize = 64 + scratchMsgs*msgSlotSize
 )
 
-// msghdr fills the round's next msghdr slot with c's first chunks.
-func (u *uring) msghdr(c *Conn) *unix.Msghdr {
+// msghdr fills the round's next msghdr slot with c's first chunks and
+// returns it with the bytes it holds.
+func (u *uring) msghdr(c *Conn) (*unix.Msghdr, int) {
 	slot := u.scratch[64+u.msgs*msgSlotSize:][:msgSlotSize]
 	u.msgs++
 	iov := unsafe.Slice((*unix.Iovec)(unsafe.Pointer(&slot[64])), sendIovs)
-	n := 0
+	n, size := 0, 0
 	for i, b := range c.out {
 		if n == sendIovs {
 			break
@@ -90,11 +102,12 @@ func (u *uring) msghdr(c *Conn) *unix.Msghdr {
 		iov[n] = unix.Iovec{Base: unsafe.SliceData(b)}
 		iov[n].SetLen(len(b))
 		n++
+		size += len(b)
 	}
 	m := (*unix.Msghdr)(unsafe.Pointer(&slot[0]))
 	*m = unix.Msghdr{Iov: &iov[0]}
 	m.SetIovlen(n)
-	return m
+	return m, size
 }
 
 // shutdownWrite is CloseWrite's shutdown(2) SHUT_WR, made once the
@@ -111,6 +124,15 @@ func (u *uring) shutdownWrite(c *Conn) error {
 func (u *uring) sent(fd int32, gen uint32, cqe *uringCQE) {
 	l := u.l
 	u.st[fd] &^= stSend
+	if n := max(cqe.res, 0); uint32(n) < u.sendLen[fd] {
+		// Counted whole when it was made (prepareSends): take back what
+		// was not sent (an error, the EAGAIN below, a cancellation).
+		l.stats.bytesOut.Add(^uint64(u.sendLen[fd] - uint32(n) - 1))
+		if n == 0 {
+			l.stats.msgsOut.Add(^uint64(0))
+		}
+	}
+	u.sendLen[fd] = 0
 	c := u.conn(fd, gen)
 	if c == nil {
 		if bs, ok := u.held[fd]; ok {
@@ -137,8 +159,6 @@ func (u *uring) sent(fd int32, gen uint32, cqe *uringCQE) {
 		l.closeNow(c, os.NewSyscallError("send", unix.Errno(-cqe.res)))
 		return
 	}
-	l.stats.bytesOut.Add(uint64(cqe.res))
-	l.stats.msgsOut.Add(1)
 	c.consumeOut(int(cqe.res))
 	l.flushConn(c) // the rest, the watermarks, a close that waited for the output
 	if c.flags&fClosed == 0 && u.st[fd]&stShutWr != 0 && c.outLen == 0 && u.st[fd]&(stSend|stSendQ) == 0 {
