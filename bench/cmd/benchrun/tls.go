@@ -441,11 +441,17 @@ func writeTLSReport(w io.Writer, su *tlsSuite) {
 			ours.PerConnKB, r, std.PerConnKB, nb.PerConnKB, yesNo(r <= 0.5 && ours.PerConnKB <= nb.PerConnKB))
 	}
 	for ci, c := range su.Cells {
+		if len(su.Echo[tlsOurs]) <= ci {
+			break // not in -servers
+		}
 		ours := su.Echo[tlsOurs][ci]
 		if len(ours) == 0 {
 			continue
 		}
 		for _, peer := range []string{tlsStd, tlsNbio} {
+			if len(su.Echo[peer]) <= ci {
+				continue // not in -servers
+			}
 			rs := tlsRatios(ours, su.Echo[peer][ci], msgs)
 			cs := tlsRatios(ours, su.Echo[peer][ci], cpu)
 			if len(rs) == 0 {
