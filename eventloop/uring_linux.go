@@ -364,9 +364,10 @@ func (u *uring) poll(l *loop, ms int) error {
 	// spares the minimum wait's timer (12% of the loop's CPU with one
 	// connection, in hrtimer_cancel). A request/response round is one
 	// system call either way.
-	batch := uint32(sends) + u.want()
+	want := u.want()
+	batch := uint32(sends) + want
 	minWait := uringSendWaitUs
-	if sends > 0 && !u.followUp && u.want() == 1 {
+	if sends > 0 && !u.followUp && want == 1 {
 		minWait = 0
 	}
 	err := u.r.enterBatch(wait, ms, batch, minWait)
