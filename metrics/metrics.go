@@ -102,7 +102,7 @@ func NewEngineCollector(eng *eventloop.Engine, constLabels prometheus.Labels) pr
 			counter(sub, "sent_bytes_total", "Payload bytes the loop wrote.", loop, l, func(s eventloop.LoopStats) float64 { return float64(s.BytesOut) }),
 			counter(sub, "received_messages_total", "Reads that returned data (datagrams received).", loop, l, func(s eventloop.LoopStats) float64 { return float64(s.MessagesIn) }),
 			counter(sub, "sent_messages_total", "Writes (datagrams sent).", loop, l, func(s eventloop.LoopStats) float64 { return float64(s.MessagesOut) }),
-			gauge(sub, "outbound_buffered_bytes", "Output written and not yet sent, over the loop's connections.", loop, l, func(s eventloop.LoopStats) float64 { return float64(s.OutboundBuffered) }),
+			gauge(sub, "outbound_buffered_bytes", "Output written and not yet sent, over the loop's connections (on io_uring an idle connection's last send counts until the loop's next event).", loop, l, func(s eventloop.LoopStats) float64 { return float64(s.OutboundBuffered) }),
 			counter(sub, "backpressure_pauses_total", "Times a connection's output went over the high watermark and reading stopped.", loop, l, func(s eventloop.LoopStats) float64 { return float64(s.BackpressurePauses) }),
 			counter(sub, "idle_timeouts_total", "Connections closed for being idle.", loop, l, func(s eventloop.LoopStats) float64 { return float64(s.IdleTimeouts) }),
 			counter(sub, "callback_panics_total", "Handler callbacks that panicked (recovered).", loop, l, func(s eventloop.LoopStats) float64 { return float64(s.Panics) }),

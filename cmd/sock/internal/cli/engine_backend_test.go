@@ -154,6 +154,15 @@ func TestServeSpareP(t *testing.T) {
 	if got := runtime.GOMAXPROCS(0); got != n {
 		t.Errorf("GOMAXPROCS after serving: %d, want %d back", got, n)
 	}
+	t.Run("GOMAXPROCS from the environment", func(t *testing.T) {
+		t.Setenv("GOMAXPROCS", strconv.Itoa(n))
+		addr, stderr := serveVerbose(t, "echo", "--engine", "loop", "-v", "--loops", strconv.Itoa(n), "--addr", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+		echoThrough(t, addr)
+		want := fmt.Sprintf("sock: GOMAXPROCS %d, from the environment, for %d loop", n, n)
+		if !strings.Contains(stderr(), want) || !strings.Contains(stderr(), "no P left") || runtime.GOMAXPROCS(0) != n {
+			t.Errorf("GOMAXPROCS %d (want %d); stderr %q does not say %q and no P left", runtime.GOMAXPROCS(0), n, stderr(), want)
+		}
+	})
 	if n > 1 {
 		t.Run("fewer loops", func(t *testing.T) {
 			addr, stderr := serveVerbose(t, "echo", "--engine", "loop", "-v", "--loops", strconv.Itoa(n-1), "--addr", fmt.Sprintf("127.0.0.1:%d", freePort(t)))

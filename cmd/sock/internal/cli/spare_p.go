@@ -17,7 +17,17 @@ import (
 // package documentation, "Threads and the Go scheduler").
 func spareP(stderr io.Writer, verbose bool, loops int) (undo func()) {
 	n := runtime.GOMAXPROCS(0)
-	if os.Getenv("GOMAXPROCS") != "" || n > loops {
+	if os.Getenv("GOMAXPROCS") != "" {
+		if verbose {
+			note := ""
+			if n <= loops {
+				note = ": no P left to the Go runtime, which then takes a waiting loop's P away (see eventloop's package documentation)"
+			}
+			fmt.Fprintf(stderr, "sock: GOMAXPROCS %d, from the environment, for %s%s\n", n, plural(loops, "loop"), note)
+		}
+		return func() {}
+	}
+	if n > loops {
 		return func() {}
 	}
 	runtime.GOMAXPROCS(loops + 1)
