@@ -64,11 +64,23 @@ var (
 	// With incremental consumption (Linux 6.12) receives share large
 	// buffers: 64 of 64 KiB (4 MiB of address space).
 	uringBufInc = true
-	// How long an enter that submitted sends waits for a completion
-	// beyond theirs (see poll).
+	// How long an enter that submitted sends waits for completions
+	// beyond theirs before it takes what came (see poll): 50 µs when a
+	// send's completion sets something going or the loop is busy, 5 ms
+	// when nothing waits on the sends.
 	uringSendWaitUs  uint32 = 50
+	uringQuietWaitUs uint32 = 5000
 	uringIncBufCount        = 64
 	uringIncBufSize         = 64 << 10
+)
+
+// When a loop is busy (see count and want): of the last uringBusyInputs
+// inputs, at least uringBusyConns came from distinct connections; its
+// waits then gather up to uringBusyWant completions.
+const (
+	uringBusyInputs = 256
+	uringBusyConns  = 32
+	uringBusyWant   = 64
 )
 
 // The operations a user_data names.
@@ -111,7 +123,11 @@ type uring struct {
 	spare        [][]byte           // output chunks beyond the loop's free list (see dropChunk)
 	inflight     int                // requests whose last completion has not come
 	closing      bool
-	reaped       int      // completions other than sends' in the last round (see want)
+	seen         []uint8  // by descriptor: the epoch of the connection's last input (see count)
+	epoch        uint8    // of inputs, counted by count; never 0
+	inputs       int      // inputs in this epoch
+	distinct     int      // connections they came from
+	busy         bool     // the last epoch's came from many (see want)
 	followUp     bool     // a send of this round sets something going when it completes (see prepareSends)
 	published    uint16   // br.tail at the last publish
 	acceptsEnded []func() // StopAccept's waits for the canceled multishot accepts to end
@@ -124,7 +140,7 @@ func newUring(l *loop) (*uring, error) {
 	if err != nil {
 		return nil, os.NewSyscallError("eventfd", err)
 	}
-	return &uring{l: l, wakefd: fd}, nil
+	return &uring{l: l, wakefd: fd, epoch: 1}, nil
 }
 
 // start creates the ring. It runs on the loop's goroutine, locked to its
@@ -172,6 +188,9 @@ func (u *uring) grow(fd int) {
 		sl := make([]uint32, n)
 		copy(sl, u.sendLen)
 		u.sendLen = sl
+		seen := make([]uint8, n)
+		copy(seen, u.seen)
+		u.seen = seen
 	}
 }
 
@@ -356,19 +375,23 @@ func (u *uring) poll(l *loop, ms int) error {
 	// The round's sends mostly complete while they are submitted, and
 	// their completions would end the wait at once, costing a second
 	// enter a round. So the enter waits for the sends' completions and
-	// want more: with IORING_FEAT_MIN_TIMEOUT (Linux 6.12) for up to
-	// uringSendWaitUs, then for any, so that what a send's completion
-	// sets going (the next chunk, a close after flush, OnWritable) waits
-	// at most that long when nothing else comes; when nothing waits on
-	// the sends and want is 1 (ping-pong), without a time limit, which
-	// spares the minimum wait's timer (12% of the loop's CPU with one
-	// connection, in hrtimer_cancel). A request/response round is one
-	// system call either way.
+	// want more, with IORING_FEAT_MIN_TIMEOUT (Linux 6.12) for up to a
+	// minimum wait, and then for any one. The minimum wait bounds what a
+	// send that does not complete (its peer reads nothing) can hold up:
+	// without it another connection's lone request would wait for a
+	// second completion (TestNonReaderDoesNotHoldOthers). It is
+	// uringSendWaitUs when what a send's completion sets going (the next
+	// chunk, a close after flush, OnWritable) must not wait long, or when
+	// the loop is busy; uringQuietWaitUs when nothing waits on the sends
+	// and want is 1 (ping-pong): a timer beyond the scheduler's next tick
+	// costs next to nothing, where the 50 µs one was 12% of the loop's CPU
+	// with one connection (hrtimer_cancel). A request/response round is
+	// one system call either way.
 	want := u.want()
 	batch := uint32(sends) + want
 	minWait := uringSendWaitUs
 	if sends > 0 && !u.followUp && want == 1 {
-		minWait = 0
+		minWait = uringQuietWaitUs
 	}
 	err := u.r.enterBatch(wait, ms, batch, minWait)
 	u.msgs = 0 // the kernel has taken the msghdrs
@@ -402,32 +425,52 @@ func (u *uring) offerUnread() {
 // reap hands every completion that is ready to its connection.
 func (u *uring) reap() {
 	r := u.r
-	in := 0
 	for i := 0; r.ready() > 0; i++ {
 		if i&63 == 63 {
 			u.l.yield() // a long batch (slow callbacks, a traced process)
 		}
 		cqe := r.cqes[r.head&r.cqMask]
 		r.advance()
-		if uint8(cqe.userData) != opSend {
-			in++
-		}
 		u.complete(&cqe)
 	}
-	u.reaped = in
 }
 
-// want is how many completions beyond its sends' the next wait asks for
-// within uringSendWaitUs (then it takes any): as many as the last round
-// had of those that are not sends (input, new connections, wake-ups),
-// from 1 to 64. A busy loop is then woken once for many connections'
-// input instead of once for a few (with DEFER_TASKRUN the kernel wakes a
-// waiting ring only when that many completions are pending): at 64 and
-// 1000 connections in ping-pong it took the loop's CPU a message from
-// 0.84x and 1.01x the C epoll server's to 0.79x and 0.84x (BENCHMARKS.md).
-// One connection in ping-pong asks for 1, and waits for nothing more.
+// want is how many completions beyond its sends' the next wait asks
+// for: 1 as a rule, which ends the wait as soon as some input comes, the
+// way epoll_wait(2) returns; uringBusyWant when the loop is busy, with
+// input from many connections (count), which gather in the kernel during
+// the minimum wait (with DEFER_TASKRUN a waiting ring is woken only when
+// that many completions are pending, or when the minimum wait ends). A
+// busy loop is then woken once for the input of many connections; when
+// few connections are active that wait would hold each request up to
+// 50 µs, and their peers, waiting for the answers, with it. Measured
+// side by side with the C epoll server (BENCHMARKS.md): 64 and 1000
+// connections in ping-pong at 0.66x and 0.64x its CPU a message (0.84x and
+// 0.78x when each wait asked for as many as the last round had), and 8
+// connections at 0.95x its rate (0.67x).
 func (u *uring) want() uint32 {
-	return uint32(min(max(u.reaped, 1), 64))
+	if u.busy {
+		return uringBusyWant
+	}
+	return 1
+}
+
+// count counts an input of fd's connection towards busy: of every
+// uringBusyInputs inputs, how many came from distinct connections.
+func (u *uring) count(fd int32) {
+	if u.seen[fd] != u.epoch {
+		u.seen[fd] = u.epoch
+		u.distinct++
+	}
+	u.inputs++
+	if u.inputs == uringBusyInputs {
+		u.busy = u.distinct >= uringBusyConns
+		u.inputs, u.distinct = 0, 0
+		u.epoch++
+		if u.epoch == 0 { // 0 is the mark of a descriptor never seen
+			u.epoch = 1
+		}
+	}
 }
 
 // complete handles one completion.
@@ -478,6 +521,7 @@ func (u *uring) received(fd int32, gen uint32, cqe *uringCQE, final bool) {
 	}
 	switch res := cqe.res; {
 	case res > 0 && data != nil:
+		u.count(fd)
 		u.input(c, data)
 		if retired {
 			u.br.put(bid)

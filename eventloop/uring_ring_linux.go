@@ -368,10 +368,10 @@ func (r *ring) enter(wait bool, ms int) error { return r.enterBatch(wait, ms, 1,
 // enterBatch is enter that, when waiting, waits for up to minWaitUs
 // microseconds for batch completions, and then for the first one
 // (IORING_FEAT_MIN_TIMEOUT, Linux 6.12): a busy loop is woken once for
-// several completions instead of once for each. With minWaitUs 0 it
-// waits for batch completions without a time limit but ms (and without
-// the timer a minimum wait costs). Without the feature, or with batch 1,
-// it is enter.
+// several completions instead of once for each. Without the feature,
+// with batch 1 or with minWaitUs 0, it is enter: a wait for batch
+// completions with no other limit than ms could wait for ever for a send
+// that its peer leaves incomplete.
 func (r *ring) enterBatch(wait bool, ms int, batch, minWaitUs uint32) error {
 	atomic.StoreUint32(r.sqTail, r.tail)
 	fd := uintptr(r.fd)
@@ -385,10 +385,7 @@ func (r *ring) enterBatch(wait bool, ms int, batch, minWaitUs uint32) error {
 	if wait {
 		minComplete = 1
 		r.arg = uringGeteventsArg{}
-		switch {
-		case batch > 1 && minWaitUs == 0:
-			minComplete = uintptr(batch) // all of them, however long that takes
-		case batch > 1 && r.features&iorFeatMinTimeout != 0:
+		if batch > 1 && minWaitUs > 0 && r.features&iorFeatMinTimeout != 0 {
 			minComplete = uintptr(batch)
 			r.arg.minWaitUsec = minWaitUs
 			flags |= iorEnterExtArg
