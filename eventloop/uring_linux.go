@@ -444,10 +444,12 @@ func (u *uring) reap() {
 // busy loop is then woken once for the input of many connections; when
 // few connections are active that wait would hold each request up to
 // 50 µs, and their peers, waiting for the answers, with it. Measured
-// side by side with the C epoll server (BENCHMARKS.md): 64 and 1000
-// connections in ping-pong at 0.66x and 0.64x its CPU a message (0.84x and
-// 0.78x when each wait asked for as many as the last round had), and 8
-// connections at 0.95x its rate (0.67x).
+// side by side with the C epoll server (3 interleaved rounds of perf
+// stat and echoload; BENCHMARKS.md): in ping-pong at 64 and 1000
+// connections the loop's CPU a message went from 0.86x and 0.81x the C
+// server's (each wait asking for as many as the last round had) to 0.73x
+// and 0.73x, and at 8 connections its rate from 0.70x the C server's to
+// no less than it.
 func (u *uring) want() uint32 {
 	if u.busy {
 		return uringBusyWant
