@@ -365,17 +365,18 @@ func (r *ring) overflowed() bool { return atomic.LoadUint32(r.sqFlags)&iorSQCQOv
 // errDroppedCQEs for the caller to count.
 func (r *ring) enter(wait bool, ms int) error { return r.enterBatch(wait, ms, 1, 0) }
 
-// enterBatch is enter that, when waiting, waits for up to minWaitUs
-// microseconds for batch completions, and then for the first one, until
-// ms (IORING_FEAT_MIN_TIMEOUT, Linux 6.12; ms < 0 is uringLongWaitMs): a busy loop is woken once for
-// several completions instead of once for each. Without the feature,
-// with batch 1 or with minWaitUs 0, it is enter: a wait for batch
-// completions with no other limit than ms could wait for ever for a send
-// that its peer leaves incomplete.
 // uringLongWaitMs stands for no time limit in a wait with a minimum wait:
 // an hour, after which an idle loop goes round once.
 const uringLongWaitMs = 3600 * 1000
 
+// enterBatch is enter that, when waiting, waits for up to minWaitUs
+// microseconds for batch completions, and then for the first one, until
+// ms (IORING_FEAT_MIN_TIMEOUT, Linux 6.12; ms < 0 stands for
+// uringLongWaitMs): a busy loop is woken once for several completions
+// instead of once for each. Without the feature, with batch 1 or with
+// minWaitUs 0, it is enter: a wait for batch completions with no other
+// limit than ms could wait for ever for a send that its peer leaves
+// incomplete.
 func (r *ring) enterBatch(wait bool, ms int, batch, minWaitUs uint32) error {
 	atomic.StoreUint32(r.sqTail, r.tail)
 	fd := uintptr(r.fd)
