@@ -16,6 +16,7 @@ package socket_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -91,15 +92,36 @@ func TestInterruptedRecvTimeoutTest_testInterruptedRecvmsgIntoTimeout(t *testing
 
 // interruptedSend is InterruptedSendTimeoutTest.checkInterruptedSend: send
 // in a loop on a connection whose peer reads nothing, with a timeout.
+//
+// In CI (go test -race work, every package at once) the connection was
+// twice reset by its peer within 40 ms, before any timeout, which no run
+// of this package alone or beside the engine's tests reproduced; the
+// cause is not known. A reset is not the interruption this test is
+// about, so the check is made again once on a new connection, and the
+// reset is logged with both ends' addresses; a second reset fails.
 func interruptedSend(t *testing.T, send func(s *socket.Socket, addr socket.Sockaddr) error) {
+	for attempt := 1; ; attempt++ {
+		ends, err := interruptedSendOnce(t, send)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return
+		}
+		if errors.Is(err, syscall.ECONNRESET) && attempt == 1 {
+			t.Logf("sending during a signal: %v (%s); again on a new connection", err, ends)
+			continue
+		}
+		t.Fatalf("sending during a signal: %v; want the timeout, not an interruption (%s)", err, ends)
+	}
+}
+
+func interruptedSendOnce(t *testing.T, send func(s *socket.Socket, addr socket.Sockaddr) error) (ends string, err error) {
 	ln, addr := pyTCPServer(t)
 	cli := newSock(t, socket.AF_INET, socket.SOCK_STREAM)
 	if err := cli.Connect(addr); err != nil {
 		t.Fatal(err)
 	}
-	conn, _, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
+	conn, _, aerr := ln.Accept()
+	if aerr != nil {
+		t.Fatal(aerr)
 	}
 	defer conn.Close()
 	cli.SetTimeout(100 * time.Millisecond)
@@ -111,9 +133,9 @@ func interruptedSend(t *testing.T, send func(s *socket.Socket, addr socket.Socka
 		}
 		return errors.New("the send never blocked")
 	})
-	if !errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("sending during a signal: %v; want the timeout, not an interruption", err)
-	}
+	local, _ := cli.Getsockname()
+	peer, _ := conn.Getpeername()
+	return fmt.Sprintf("the client at %v, the accepted socket's peer %v", local, peer), err
 }
 
 var chunk512 = bytes.Repeat([]byte("a"), 512)
