@@ -43,7 +43,7 @@ func TestIdleLoopSleepsAfterBusy(t *testing.T) {
 			buf := make([]byte, 8)
 			c.SetDeadline(time.Now().Add(30 * time.Second))
 			for range trips {
-				if _, err := c.Write([]byte("ping pong")[:8]); err != nil {
+				if _, err := c.Write([]byte("pingpong")); err != nil {
 					errs <- err
 					return
 				}
