@@ -132,6 +132,7 @@ type loopStats struct {
 	outbound                atomic.Int64 // bytes waiting in the loop's connections' output
 	pauses, idleTimeouts    atomic.Uint64
 	panics                  atomic.Uint64
+	gathers                 atomic.Uint64 // waits of a busy loop that let input gather (busy.go; read by the tests)
 	acceptErrs              [numAcceptCauses]atomic.Uint64
 	_                       cacheLinePad
 }

@@ -28,3 +28,15 @@ func HelloFragments(record int) []int {
 	}
 	return fs
 }
+
+// Gathers is how many waits the engine's loops have made that let input
+// gather (a busy loop's; see busy.go).
+func Gathers(e *Engine) uint64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var n uint64
+	for _, l := range e.loopStats {
+		n += l.gathers.Load()
+	}
+	return n
+}

@@ -74,15 +74,6 @@ var (
 	uringIncBufSize         = 64 << 10
 )
 
-// When a loop is busy (see count and want): of the last uringBusyInputs
-// inputs, at least uringBusyConns came from distinct connections; its
-// waits then gather up to uringBusyWant completions.
-const (
-	uringBusyInputs = 256
-	uringBusyConns  = 32
-	uringBusyWant   = 64
-)
-
 // The operations a user_data names.
 const (
 	opRecv uint8 = 1 + iota
@@ -123,11 +114,7 @@ type uring struct {
 	spare        [][]byte           // output chunks beyond the loop's free list (see dropChunk)
 	inflight     int                // requests whose last completion has not come
 	closing      bool
-	seen         []uint8  // by descriptor: the epoch of the connection's last input (see count)
-	epoch        uint8    // of inputs, counted by count; never 0
-	inputs       int      // inputs in this epoch
-	distinct     int      // connections they came from
-	busy         bool     // the last epoch's came from many (see want)
+	busyness              // inputs counted by connection (busy.go; see want)
 	followUp     bool     // a send of this round sets something going when it completes (see prepareSends)
 	published    uint16   // br.tail at the last publish
 	acceptsEnded []func() // StopAccept's waits for the canceled multishot accepts to end
@@ -140,7 +127,7 @@ func newUring(l *loop) (*uring, error) {
 	if err != nil {
 		return nil, os.NewSyscallError("eventfd", err)
 	}
-	return &uring{l: l, wakefd: fd, epoch: 1}, nil
+	return &uring{l: l, wakefd: fd}, nil
 }
 
 // start creates the ring. It runs on the loop's goroutine, locked to its
@@ -188,9 +175,6 @@ func (u *uring) grow(fd int) {
 		sl := make([]uint32, n)
 		copy(sl, u.sendLen)
 		u.sendLen = sl
-		seen := make([]uint8, n)
-		copy(seen, u.seen)
-		u.seen = seen
 	}
 }
 
@@ -388,6 +372,9 @@ func (u *uring) poll(l *loop, ms int) error {
 	// with one connection (hrtimer_cancel). A request/response round is
 	// one system call either way.
 	want := u.want()
+	if want > 1 && wait {
+		l.stats.gathers.Add(1)
+	}
 	batch := uint32(sends) + want
 	minWait := uringSendWaitUs
 	if sends > 0 && !u.followUp && want == 1 {
@@ -406,6 +393,7 @@ func (u *uring) poll(l *loop, ms int) error {
 		l.stats.cqOverflows.Add(1)
 	}
 	u.reap()
+	u.endRound()
 	u.offerUnread()
 	return nil
 }
@@ -437,7 +425,7 @@ func (u *uring) reap() {
 
 // want is how many completions beyond its sends' the next wait asks
 // for: 1 as a rule, which ends the wait as soon as some input comes, the
-// way epoll_wait(2) returns; uringBusyWant when the loop is busy, with
+// way epoll_wait(2) returns; busyWant when the loop is busy, with
 // input from many connections (count), which gather in the kernel during
 // the minimum wait (with DEFER_TASKRUN a waiting ring is woken only when
 // that many completions are pending, or when the minimum wait ends). A
@@ -452,27 +440,9 @@ func (u *uring) reap() {
 // no less than it.
 func (u *uring) want() uint32 {
 	if u.busy {
-		return uringBusyWant
+		return busyWant
 	}
 	return 1
-}
-
-// count counts an input of fd's connection towards busy: of every
-// uringBusyInputs inputs, how many came from distinct connections.
-func (u *uring) count(fd int32) {
-	if u.seen[fd] != u.epoch {
-		u.seen[fd] = u.epoch
-		u.distinct++
-	}
-	u.inputs++
-	if u.inputs == uringBusyInputs {
-		u.busy = u.distinct >= uringBusyConns
-		u.inputs, u.distinct = 0, 0
-		u.epoch++
-		if u.epoch == 0 { // 0 is the mark of a descriptor never seen
-			u.epoch = 1
-		}
-	}
 }
 
 // complete handles one completion.
