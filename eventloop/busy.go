@@ -7,8 +7,8 @@ package eventloop
 // each waiting for an answer), so their requests can wait a little for
 // each other and the loop take many of them a system call (and their
 // peers be spared the wake-up of a loop that sleeps after each). The
-// io_uring backend then waits for up to busyWant completions within
-// busyWaitUs (uring.want). A loop with few active connections does not
+// io_uring backend then waits for up to uringBusyWant completions within
+// uringSendWaitUs (uring.want). A loop with few active connections does not
 // wait: a lone client, a few in ping-pong, or one beside many that are
 // mostly idle (keep-alives, heartbeats), whose inputs the count of
 // distinct connections alone takes for many active ones; there the wait
@@ -26,8 +26,6 @@ const (
 	busyShare      = 4
 	busyLeanRounds = 16
 	busyMaxCool    = 64
-	busyWant       = 64
-	busyWaitUs     = 50
 )
 
 // busyness counts a loop's inputs by connection and by round (see

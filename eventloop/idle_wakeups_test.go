@@ -3,9 +3,7 @@
 package eventloop_test
 
 import (
-	"io"
 	"net"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,38 +23,7 @@ func TestIdleLoopSleepsAfterBusy(t *testing.T) {
 	addr, stop := start(t, e, "tcp", "127.0.0.1:0")
 	defer stop()
 	const clients, trips = 64, 20
-	conns := make([]net.Conn, clients)
-	for i := range conns {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		conns[i] = c
-	}
-	var wg sync.WaitGroup
-	errs := make(chan error, clients)
-	for _, c := range conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			buf := make([]byte, 8)
-			c.SetDeadline(time.Now().Add(30 * time.Second))
-			for range trips {
-				if _, err := c.Write([]byte("pingpong")); err != nil {
-					errs <- err
-					return
-				}
-				if _, err := io.ReadFull(c, buf); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+	for err := range dialPingPong(t, addr, clients, func(c net.Conn) error { return pingPong(c, trips, nil) }) {
 		t.Fatal(err)
 	}
 	// Every answer is in: the loop has nothing left to do.

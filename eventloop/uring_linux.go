@@ -74,6 +74,10 @@ var (
 	uringIncBufSize         = 64 << 10
 )
 
+// uringBusyWant is how many completions a busy loop's wait asks for (see
+// want and busy.go).
+const uringBusyWant = 64
+
 // The operations a user_data names.
 const (
 	opRecv uint8 = 1 + iota
@@ -425,7 +429,7 @@ func (u *uring) reap() {
 
 // want is how many completions beyond its sends' the next wait asks
 // for: 1 as a rule, which ends the wait as soon as some input comes, the
-// way epoll_wait(2) returns; busyWant when the loop is busy, with
+// way epoll_wait(2) returns; uringBusyWant when the loop is busy, with
 // input from many connections (count), which gather in the kernel during
 // the minimum wait (with DEFER_TASKRUN a waiting ring is woken only when
 // that many completions are pending, or when the minimum wait ends). A
@@ -440,7 +444,7 @@ func (u *uring) reap() {
 // no less than it.
 func (u *uring) want() uint32 {
 	if u.busy {
-		return busyWant
+		return uringBusyWant
 	}
 	return 1
 }
