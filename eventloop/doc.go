@@ -184,19 +184,33 @@
 // to 32 datagrams a system call; so do SOCK_SEQPACKET engines, whose
 // messages a receive into a provided buffer would cut at its size.
 //
-// A busy io_uring loop, one with input from many connections at once,
-// lets it gather: its waits ask for up to 64 completions within 50 µs,
-// so it takes many a system call and is woken less often, and its
-// requests wait up to about that much more. A loop is busy when of its
-// last 256 inputs at least 32 came from distinct connections and no
-// more than half from connections that each sent more than 4 (many
-// clients, each waiting for an answer); it stops being busy at the next
-// 256 inputs that do not qualify, or at once when 16 of its rounds in a
-// row brought one input each (a lone client left after a busy phase, or
-// one beside many mostly idle connections), and then may not start again
-// for 256 inputs, twice that, four times... up to 64 times, until it has
-// been busy throughout 256 inputs. The epoll backend takes each input as
-// it comes.
+// On both backends a busy loop lets input gather before it takes it:
+// io_uring waits for up to 64 completions within 50 µs, and epoll, when
+// its last wait brought fewer than 64 events, sleeps until 50 µs have
+// passed since that wait returned. Its requests then wait up to about
+// 100 µs more (the 50 µs, and the thread's timer slack), and the loop
+// takes many of them a system call and is woken less often, which its
+// peers pay for on loopback. A loop is busy when of its last 256 inputs
+// at least 32 came from distinct connections, and no more than half from
+// connections that each sent more than 4: many clients, each waiting for
+// an answer. The loop then checks that gathering does not slow its
+// input: it compares the bytes read a second in 256 inputs that gathered
+// with 256 that did not (the ones before busy began, then one probe
+// after every 8 that gathered), and when two such comparisons in a row
+// find the input more than 1.15 times as fast without gathering (a few
+// clients in ping-pong whose every request the wait holds up, beside
+// many other connections), busy ends. A loop with few active connections
+// takes each input as it comes. Busy also ends at the next 256 inputs
+// that do not qualify, or at once when 16 of its rounds in a row brought
+// one input each (a lone client left after a busy phase); after a check
+// or a lone client ended it, it may not start again for 256 inputs,
+// twice that, four times... up to 64 times, each check that finds
+// gathering did not slow the input taking 256 inputs off that again. A
+// gathering wait also holds up tasks from other goroutines (AsyncWrite,
+// Close) by up to its 50 µs, on epoll only when they come during it.
+// When the loop is short of CPU (other processes on its cores) the check
+// can miss gathering that slows a few clients, whose round trips then
+// take up to 100 µs more.
 //
 // BackendAuto: io_uring where ProbeIOUring finds it usable, epoll
 // otherwise (a kernel before 6.1, the kernel.io_uring_disabled sysctl, a

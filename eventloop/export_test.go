@@ -40,3 +40,12 @@ func Gathers(e *Engine) uint64 {
 	}
 	return n
 }
+
+// SetBusyTest turns off, until restore is called, the check of what a
+// busy loop's gathering does (unchecked), or busy itself (never); call it
+// only while no engine runs.
+func SetBusyTest(unchecked, never bool) (restore func()) {
+	was := busyTest
+	busyTest.unchecked, busyTest.never = unchecked, never
+	return func() { busyTest = was }
+}

@@ -74,10 +74,6 @@ var (
 	uringIncBufSize         = 64 << 10
 )
 
-// uringBusyWant is how many completions a busy loop's wait asks for (see
-// want and busy.go).
-const uringBusyWant = 64
-
 // The operations a user_data names.
 const (
 	opRecv uint8 = 1 + iota
@@ -131,7 +127,9 @@ func newUring(l *loop) (*uring, error) {
 	if err != nil {
 		return nil, os.NewSyscallError("eventfd", err)
 	}
-	return &uring{l: l, wakefd: fd}, nil
+	u := &uring{l: l, wakefd: fd}
+	u.began = busyNow()
+	return u, nil
 }
 
 // start creates the ring. It runs on the loop's goroutine, locked to its
@@ -381,7 +379,9 @@ func (u *uring) poll(l *loop, ms int) error {
 	}
 	batch := uint32(sends) + want
 	minWait := uringSendWaitUs
-	if sends > 0 && !u.followUp && want == 1 {
+	if want > 1 {
+		minWait = busyWaitUs
+	} else if sends > 0 && !u.followUp {
 		minWait = uringQuietWaitUs
 	}
 	err := u.r.enterBatch(wait, ms, batch, minWait)
@@ -429,7 +429,7 @@ func (u *uring) reap() {
 
 // want is how many completions beyond its sends' the next wait asks
 // for: 1 as a rule, which ends the wait as soon as some input comes, the
-// way epoll_wait(2) returns; uringBusyWant when the loop is busy, with
+// way epoll_wait(2) returns; busyWant when the loop is busy, with
 // input from many connections (count), which gather in the kernel during
 // the minimum wait (with DEFER_TASKRUN a waiting ring is woken only when
 // that many completions are pending, or when the minimum wait ends). A
@@ -443,8 +443,8 @@ func (u *uring) reap() {
 // and 0.73x, and at 8 connections its rate from 0.70x the C server's to
 // no less than it.
 func (u *uring) want() uint32 {
-	if u.busy {
-		return uringBusyWant
+	if u.gathering() {
+		return busyWant
 	}
 	return 1
 }
@@ -497,8 +497,10 @@ func (u *uring) received(fd int32, gen uint32, cqe *uringCQE, final bool) {
 	}
 	switch res := cqe.res; {
 	case res > 0 && data != nil:
-		u.count(fd)
 		u.input(c, data)
+		if u.count(fd) {
+			u.epochEnd(busyNow(), u.l.stats.bytesIn.Load())
+		}
 		if retired {
 			u.br.put(bid)
 		}
