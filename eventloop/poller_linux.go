@@ -63,8 +63,7 @@ type poller struct {
 	wakefd   int
 	events   []unix.EpollEvent
 	full     bool  // the last wait filled events
-	nready   int   // events the last wait returned
-	woke     int64 // when it returned, if gathering and it brought fewer than busyWant (busyNow)
+	woke     int64 // when the last wait returned, if gathering and it brought 1 to busyWant-1 events (busyNow); else 0
 	busyness       // inputs counted by connection (busy.go)
 	// wakePending is set by the first wake after the loop last drained the
 	// eventfd: later wakes skip the write(2) until the loop has seen it.
@@ -184,14 +183,14 @@ func (p *poller) wait(ms int) (int, error) {
 	}
 	n, err := unix.EpollWait(p.epfd, p.events, ms)
 	if err != nil {
-		p.nready = 0
+		p.woke = 0
 		if err == unix.EINTR {
 			return 0, nil
 		}
 		return 0, os.NewSyscallError("epoll_wait", err)
 	}
 	p.full = n == len(p.events)
-	p.nready = n
+	p.woke = 0
 	if p.gathering() && n > 0 && n < busyWant {
 		p.woke = busyNow()
 	}
@@ -208,8 +207,9 @@ func (p *poller) wait(ms int) (int, error) {
 // loop, their peers' writes (which, on loopback, run the loop's side of
 // TCP and its wake-up) cost them less, and the next wait takes them all:
 // at 1000 TLS connections the server's epoll_pwait calls went from
-// 0.07-0.37 a message to 0.01-0.06 (side by side; BENCHMARKS.md gives
-// the CPU time it saves both ends). The sleep is a raw system call, as
+// 0.07-0.37 a message to 0.01-0.06 with the first form of the busy
+// rule, and from 0.00-0.79 to 0.00-0.10 with this one (side by side;
+// BENCHMARKS.md gives the CPU time it saves both ends). The sleep is a raw system call, as
 // the loop's reads and writes are: the loop keeps its P through it, as
 // it does through its callbacks (a handoff to another thread and back
 // would cost more than the sleep saves), and the signal the Go runtime
@@ -231,7 +231,7 @@ func (p *poller) gather() bool {
 // wait brought fewer than busyWant events first lets input gather
 // (gather).
 func (p *poller) poll(l *loop, ms int) error {
-	if ms != 0 && p.gathering() && p.nready > 0 && p.nready < busyWant && p.gather() {
+	if ms != 0 && p.woke != 0 && p.gathering() && p.gather() {
 		l.stats.gathers.Add(1)
 	}
 	n, err := p.wait(ms)
